@@ -1,0 +1,105 @@
+"""`ionic-assets`: run the benchmark graph in-process, manage partitions, analyse a trajectory.
+
+Runs are recorded in the Dagster instance at DAGSTER_HOME (default: IONIC_ASSETS_HOME/dagster),
+so `dagster dev` on the same DAGSTER_HOME shows what the command did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ionic_assets.lib import settings
+from ionic_assets.science.errors import InputError, NotEstimable
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _instance():
+    import dagster as dg
+
+    if "DAGSTER_HOME" not in os.environ:
+        os.environ["DAGSTER_HOME"] = str(settings.home_dir() / "dagster")
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # empty: Dagster's default SQLite storage, no warning
+    return dg.DagsterInstance.get()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ionic_assets.lib.runner import BenchmarkRun
+
+    if args.protocol:
+        os.environ["IONIC_ASSETS_PROTOCOL"] = args.protocol
+    run = BenchmarkRun(
+        instance=_instance(),
+        materials=_csv(args.materials) if args.materials else None,
+        temperatures=_csv(args.temperatures) if args.temperatures else None,
+        methods=_csv(args.methods) if args.methods else None,
+        protocol=args.protocol,
+    )
+    failures = run.execute(report=print)
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_partitions(args: argparse.Namespace) -> int:
+    from ionic_assets.defs.materials.partitions import (
+        add_partition_keys,
+        material_partitions,
+        temperature_partitions,
+    )
+    from ionic_assets.science import obelix
+
+    instance = _instance()
+    if args.action == "add":
+        if args.dimension == "material":
+            obelix.select_entries(obelix.load_table(settings.obelix_dir()), args.keys)
+            added = add_partition_keys(instance, materials=args.keys)
+        else:
+            added = add_partition_keys(instance, temperatures=args.keys)
+        print(f"added: {added}")
+    for definition in (material_partitions, temperature_partitions):
+        keys = instance.get_dynamic_partitions(definition.name)
+        print(f"{definition.name}: {', '.join(keys) or '(none)'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ionic-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the graph in-process for a selection")
+    run.add_argument("--materials", help="OBELiX IDs, comma-separated (default: all registered)")
+    run.add_argument("--temperatures", help="kelvin, comma-separated (default: all registered)")
+    run.add_argument("--methods", help="method names from config/methods.yaml (default: all)")
+    run.add_argument("--protocol", help="MD protocol name (default: paper)")
+    run.set_defaults(func=cmd_run)
+
+    parts = sub.add_parser("partitions", help="list or add material / temperature keys")
+    parts.add_argument("action", choices=["list", "add"])
+    parts.add_argument("dimension", nargs="?", choices=["material", "temperature"])
+    parts.add_argument("keys", nargs="*", help="OBELiX IDs or temperatures in kelvin")
+    parts.set_defaults(func=cmd_partitions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "partitions" and args.action == "add" and not (args.dimension and args.keys):
+        print("error: partitions add needs a dimension and at least one key", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (InputError, NotEstimable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
