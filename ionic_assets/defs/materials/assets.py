@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
+from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.warehouse import replace_rows
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
@@ -53,11 +54,12 @@ def obelix_subset(
     context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     data_dir = settings.obelix_dir()
-    table = obelix.load_table(data_dir)
     seed_default_partitions(context.instance)
     registered = context.instance.get_dynamic_partitions(material_partitions.name)
-    ids = _subset_ids(config, table, registered)
-    entries = obelix.select_entries(table, ids)
+    with clear_failure():
+        table = obelix.load_table(data_dir)
+        ids = _subset_ids(config, table, registered)
+        entries = obelix.select_entries(table, ids)
     rows = pd.DataFrame(
         {
             "material_id": entries.index,
@@ -105,13 +107,14 @@ def supercells(
     context: dg.AssetExecutionContext, config: SupercellConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     material = context.partition_key
-    unit = obelix.read_structure(settings.obelix_dir(), material)
-    ordered, fixes = structures.order_structure(
-        unit,
-        material,
-        tolerance=config.occupancy_tolerance,
-        strategy=config.ordering_strategy,
-    )
+    with clear_failure():
+        unit = obelix.read_structure(settings.obelix_dir(), material)
+        ordered, fixes = structures.order_structure(
+            unit,
+            material,
+            tolerance=config.occupancy_tolerance,
+            strategy=config.ordering_strategy,
+        )
     cell = structures.build_supercell(ordered, config.min_width_A)
     row = {
         "material_id": material,
