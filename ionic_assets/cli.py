@@ -26,7 +26,8 @@ def _instance():
         os.environ["DAGSTER_HOME"] = str(settings.home_dir() / "dagster")
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # empty: Dagster's default SQLite storage, no warning
+    if not (home / "dagster.yaml").exists():  # may be a read-only ConfigMap in a pod
+        (home / "dagster.yaml").touch()  # empty: Dagster's default SQLite storage
     return dg.DagsterInstance.get()
 
 
