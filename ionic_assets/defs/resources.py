@@ -1,6 +1,5 @@
 """Resources shared by every asset: the DuckDB warehouse and run settings."""
 
-
 import os
 
 import dagster as dg

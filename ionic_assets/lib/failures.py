@@ -10,8 +10,9 @@ from ionic_assets.science.errors import InputError, NotEstimable
 
 @contextmanager
 def clear_failure() -> Iterator[None]:
-    """Re-raise bad input as a `dg.Failure` whose description is the one-line cause."""
+    """Re-raise bad input, or a file that cannot be read or written (disk full, permissions),
+    as a `dg.Failure` whose description is the one-line cause."""
     try:
         yield
-    except (InputError, NotEstimable) as exc:
+    except (InputError, NotEstimable, OSError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None

@@ -45,7 +45,9 @@ def load_methods(path: Path | None = None) -> dict[str, Method]:
     try:
         entries = yaml.safe_load(path.read_text())["methods"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise InputError(f"methods file {path}: unreadable or without a 'methods' map ({exc})")
+        raise InputError(
+            f"methods file {path}: unreadable or without a 'methods' map ({exc})"
+        ) from exc
     methods = {}
     for name, entry in entries.items():
         entry = dict(entry)
@@ -63,7 +65,5 @@ def get_methods(names: list[str] | None = None) -> list[Method]:
         return list(methods.values())
     unknown = [n for n in names if n not in methods]
     if unknown:
-        raise InputError(
-            f"unknown method(s): {', '.join(unknown)} (known: {', '.join(methods)})"
-        )
+        raise InputError(f"unknown method(s): {', '.join(unknown)} (known: {', '.join(methods)})")
     return [methods[n] for n in names]

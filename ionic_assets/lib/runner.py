@@ -32,12 +32,14 @@ def load_definitions() -> dg.Definitions:
 
 
 def first_failure(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure of a run, as one line."""
+    """The first step failure of a run, as one line: the innermost error's message."""
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
+            while error and error.cause:
+                error = error.cause
             message = error.message.strip().splitlines()[0] if error else "unknown error"
-            return f"{event.step_key}: {message.removeprefix('dagster._core.definitions.events.Failure: ')}"
+            return f"{event.step_key}: {message.split(': ', 1)[-1]}"
     return "run failed"
 
 
@@ -74,7 +76,9 @@ class BenchmarkRun:
         self._stage(["obelix_subset"], None)
         ok_materials = [m for m in materials if self._stage(["supercells"], m)]
         for method in methods:
-            chain = [k for k in ("md_trajectories", "diffusion_estimates") if f"{method.key}/{k}" in keys]
+            chain = [
+                k for k in ("md_trajectories", "diffusion_estimates") if f"{method.key}/{k}" in keys
+            ]
             per_t = [f"{method.key}/{k}" for k in chain]
             for material in ok_materials:
                 for temperature in temperatures:

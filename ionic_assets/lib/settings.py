@@ -1,6 +1,6 @@
 """Where the platform keeps its data, from the environment.
 
-IONIC_ASSETS_HOME  data home (default `data/home` in the project): DuckDB file, trajectories, reports.
+IONIC_ASSETS_HOME  data home (default `data/home`): DuckDB file, trajectories, reports.
 OBELIX_DATA_DIR    a local OBELiX release laid out as `obelix-data` expects; when unset the
                    package downloads release v1.2.0-data into `data/obelix` once.
 """

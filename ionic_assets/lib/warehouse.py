@@ -1,22 +1,81 @@
-"""Writing asset rows to DuckDB so that concurrent materializations neither lose nor duplicate.
+"""The DuckDB warehouse: one table per asset, with declared schemas, written so that concurrent
+materializations neither lose nor duplicate rows.
 
 Each asset owns one table keyed by its partition columns; a materialization replaces the rows of
 its keys inside one transaction (delete + insert), so a re-run overwrites and two runs of
 different partitions both land. DuckDB lets one process write at a time; DuckDBResource retries
-the connection while another holds the lock.
+the connection while another holds the lock. Columns a row leaves out (a "not estimable" row has
+no D) are NULL.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+#: Column types of every table the assets write. Units are in the column names.
+TABLES: dict[str, dict[str, str]] = {
+    "obelix_subset": {
+        "material_id": "VARCHAR", "formula": "VARCHAR", "sigma_exp_mS_cm": "DOUBLE",
+        "space_group": "VARCHAR", "space_group_number": "INTEGER", "family": "VARCHAR",
+        "doi": "VARCHAR", "is_ordered": "BOOLEAN",
+    },
+    "supercells": {
+        "material_id": "VARCHAR", "formula": "VARCHAR", "min_width_A": "DOUBLE",
+        "replication": "INTEGER[]", "widths_A": "DOUBLE[]", "n_atoms": "INTEGER",
+        "n_li": "INTEGER", "volume_A3": "DOUBLE", "occupancy_fixes": "JSON",
+        "unit_cell_cif": "VARCHAR", "supercell_cif": "VARCHAR",
+    },
+    "md_trajectories": {
+        "method": "VARCHAR", "material_id": "VARCHAR", "temperature_K": "DOUBLE",
+        "protocol": "VARCHAR", "trajectory_path": "VARCHAR", "n_frames": "INTEGER",
+        "n_atoms": "INTEGER", "n_li": "INTEGER", "volume_A3": "DOUBLE",
+        "equilibration_ps": "DOUBLE", "diffusion_fit_start_ps": "DOUBLE", "seed": "BIGINT",
+        "device": "VARCHAR", "uses_gpu": "BOOLEAN", "n_cpus": "INTEGER",
+        "wall_time_s": "DOUBLE", "steps_per_s": "DOUBLE", "atom_steps_per_s": "DOUBLE",
+        "peak_host_memory_GiB": "DOUBLE", "peak_gpu_memory_GiB": "DOUBLE",
+        "n_invocations": "INTEGER", "framework_rmsd_A": "DOUBLE",
+        "mean_temperature_K": "DOUBLE", "provenance": "JSON",
+    },
+    "diffusion_estimates": {
+        "method": "VARCHAR", "material_id": "VARCHAR", "temperature_K": "DOUBLE",
+        "estimable": "BOOLEAN", "reason": "VARCHAR", "D_cm2_s": "DOUBLE",
+        "D_ci95_lo_cm2_s": "DOUBLE", "D_ci95_hi_cm2_s": "DOUBLE",
+        "D_samples_cm2_s": "DOUBLE[]", "sigma_mS_cm": "DOUBLE", "msd_dt_ps": "DOUBLE[]",
+        "msd_A2": "DOUBLE[]", "msd_max_A2": "DOUBLE", "msd_threshold_A2": "DOUBLE",
+        "reliable": "BOOLEAN", "n_frames": "INTEGER", "n_li": "INTEGER",
+        "volume_A3": "DOUBLE", "provenance": "JSON",
+    },
+    "arrhenius_fits": {
+        "method": "VARCHAR", "material_id": "VARCHAR", "temperatures_K": "DOUBLE[]",
+        "n_temperatures": "INTEGER", "n_reliable": "INTEGER", "estimable": "BOOLEAN",
+        "reason": "VARCHAR", "temperatures_fit_K": "DOUBLE[]", "extrapolate_to_K": "DOUBLE",
+        "n_li": "INTEGER", "volume_A3": "DOUBLE", "n_draws": "INTEGER",
+        "excluded_json": "JSON",
+        "Ea_eV": "DOUBLE", "Ea_ci95_lo_eV": "DOUBLE", "Ea_ci95_hi_eV": "DOUBLE",
+        "D0_cm2_s": "DOUBLE", "D0_ci95_lo_cm2_s": "DOUBLE", "D0_ci95_hi_cm2_s": "DOUBLE",
+        "D300_cm2_s": "DOUBLE", "D300_ci95_lo_cm2_s": "DOUBLE", "D300_ci95_hi_cm2_s": "DOUBLE",
+        "sigma300_mS_cm": "DOUBLE", "sigma300_ci95_lo_mS_cm": "DOUBLE",
+        "sigma300_ci95_hi_mS_cm": "DOUBLE",
+    },
+}  # fmt: skip
+
+
+def ensure_tables(conn) -> None:
+    """Create every declared table that does not exist yet."""
+    for table, columns in TABLES.items():
+        cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+
 
 def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str]) -> None:
-    """Upsert `rows` into `table` (created from the frame's schema on first write)."""
+    """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction."""
+    unknown = set(rows.columns) - set(TABLES[table])
+    if unknown:
+        raise ValueError(f"table {table}: undeclared columns {sorted(unknown)}")
     conn.register("incoming_rows", rows)
     try:
         conn.execute("BEGIN TRANSACTION")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+        ensure_tables(conn)
         match = " AND ".join(f"t.{c} = i.{c}" for c in key_columns)
         conn.execute(
             f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_rows i WHERE {match})"
@@ -31,10 +90,6 @@ def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str]) -
 
 
 def read_rows(conn, table: str, where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
-    """Rows of `table` matching `where`; an empty frame when the table does not exist yet."""
-    exists = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()[0]
-    if not exists:
-        return pd.DataFrame()
+    """Rows of `table` matching `where` (an empty frame with the declared columns if none)."""
+    ensure_tables(conn)
     return conn.execute(f"SELECT * FROM {table} WHERE {where}", params or []).df()

@@ -65,7 +65,10 @@ def test_draw_subset_one_pick_per_nonempty_bin():
     occupied = {min(b, len(edges) - 2) for b in occupied}
     assert len(picks) == len(occupied)
     picked_bins = {
-        min(int(np.searchsorted(edges, math.log10(ordered.loc[p, "sigma_exp_mS_cm"]), "right") - 1), len(edges) - 2)
+        min(
+            int(np.searchsorted(edges, math.log10(ordered.loc[p, "sigma_exp_mS_cm"]), "right") - 1),
+            len(edges) - 2,
+        )
         for p in picks
     }
     assert picked_bins == occupied

@@ -7,6 +7,7 @@ to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivi
 by itself when any temperature of its material is (re)materialized, missing temperatures allowed.
 """
 
+import dataclasses
 import json
 
 import dagster as dg
@@ -22,6 +23,7 @@ from ionic_assets.defs.materials.partitions import (
 from ionic_assets.defs.resources import AnalysisSettings
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
+from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.warehouse import read_rows, replace_rows
 from ionic_assets.science import arrhenius, conductivity, diffusion, figures
@@ -109,7 +111,10 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         with clear_failure():
             md_row = _md_row(warehouse, method, material, temperature_K)
             trajectory = load_trajectory(md_row["trajectory_path"])
-            dsettings = diffusion.named_settings(analysis.diffusion_settings)
+            dsettings = dataclasses.replace(
+                diffusion.named_settings(analysis.diffusion_settings),
+                fit_start_ps=float(md_row["diffusion_fit_start_ps"]),
+            )
         try:
             estimate = diffusion.estimate_diffusion(
                 trajectory, equilibration_ps=float(md_row["equilibration_ps"]), settings=dsettings
@@ -128,17 +133,25 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
             }
         with warehouse.get_connection() as conn:
             replace_rows(
-                conn, "diffusion_estimates", pd.DataFrame([row]),
+                conn,
+                "diffusion_estimates",
+                pd.DataFrame([row]),
                 ["method", "material_id", "temperature_K"],
-            )  # fmt: skip
-        msd_max = row.get("msd_max_A2")
+            )
+        msd_max = scalars(row, ["msd_max_A2"]).get("msd_max_A2")
         yield dg.MaterializeResult(
-            metadata={
-                k: row[k]
-                for k in ("D_cm2_s", "D_ci95_lo_cm2_s", "D_ci95_hi_cm2_s", "sigma_mS_cm",
-                          "msd_max_A2", "n_frames", "reason")
-                if row.get(k) is not None
-            }  # fmt: skip
+            metadata=scalars(
+                row,
+                [
+                    "D_cm2_s",
+                    "D_ci95_lo_cm2_s",
+                    "D_ci95_hi_cm2_s",
+                    "sigma_mS_cm",
+                    "msd_max_A2",
+                    "n_frames",
+                    "reason",
+                ],
+            )
         )
         yield dg.AssetCheckResult(
             check_name=MSD_CHECK,
@@ -149,9 +162,11 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                 if msd_max is not None
                 else f"not estimable: {row['reason']}"
             ),
-            metadata={"msd_max_A2": msd_max if msd_max is not None else float("nan"),
-                      "threshold_A2": threshold},
-        )  # fmt: skip
+            metadata={
+                "msd_max_A2": msd_max if msd_max is not None else float("nan"),
+                "threshold_A2": threshold,
+            },
+        )
 
     return diffusion_estimates
 
@@ -161,14 +176,13 @@ def _write_material_figures(method: Method, material: str, points: pd.DataFrame,
     curves = points[["temperature_K", "msd_dt_ps", "msd_A2"]].explode(["msd_dt_ps", "msd_A2"])
     curves = curves.rename(columns={"msd_dt_ps": "dt_ps"}).astype(float)
     threshold = float(points["msd_threshold_A2"].iloc[0])
-    return {
-        "arrhenius": figures.write_figure(
-            figures.arrhenius_figure(points, fit, material, method.name), base / "arrhenius"
-        ),
-        "msd": figures.write_figure(
-            figures.msd_figure(curves, threshold, material, method.name), base / "msd"
-        ),
-    }
+    written = figures.write_figures(
+        [
+            (figures.arrhenius_figure(points, fit, material, method.name), base / "arrhenius"),
+            (figures.msd_figure(curves, threshold, material, method.name), base / "msd"),
+        ]
+    )
+    return dict(zip(["arrhenius", "msd"], written, strict=True))
 
 
 def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
@@ -193,9 +207,11 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         material = context.partition_key
         with warehouse.get_connection() as conn:
             points = read_rows(
-                conn, "diffusion_estimates", "method = ? AND material_id = ? ORDER BY temperature_K",
+                conn,
+                "diffusion_estimates",
+                "method = ? AND material_id = ? ORDER BY temperature_K",
                 [method.name, material],
-            )  # fmt: skip
+            )
         if points.empty:
             raise dg.Failure(f"{method.name} {material}: no diffusion estimates yet")
         usable = points[points["estimable"]]
@@ -223,15 +239,27 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         written = _write_material_figures(
             method, material, usable if len(usable) else points, fit.as_row() if fit else None
         )
-        metadata = {
-            k: row[k] for k in ("n_temperatures", "n_reliable", "reason") if row.get(k) is not None
-        }
-        if fit:
-            metadata |= {k: v for k, v in fit.as_row().items() if isinstance(v, float)}
+        metadata = scalars(
+            row,
+            [
+                "n_temperatures",
+                "n_reliable",
+                "reason",
+                "Ea_eV",
+                "Ea_ci95_lo_eV",
+                "Ea_ci95_hi_eV",
+                "D300_cm2_s",
+                "sigma300_mS_cm",
+                "sigma300_ci95_lo_mS_cm",
+                "sigma300_ci95_hi_mS_cm",
+            ],
+        )
         for name, paths in written.items():
             metadata[f"{name}_plot"] = dg.MetadataValue.path(str(paths["html"]))
             if paths.get("png"):
-                metadata[f"{name}_preview"] = dg.MetadataValue.md(figures.png_markdown(paths["png"]))
+                metadata[f"{name}_preview"] = dg.MetadataValue.md(
+                    figures.png_markdown(paths["png"])
+                )
         return dg.MaterializeResult(metadata=metadata)
 
     return arrhenius_fits
@@ -241,5 +269,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
 def defs() -> dg.Definitions:
     methods = list(load_methods().values())
     return dg.Definitions(
-        assets=[build(m) for m in methods for build in (build_diffusion_estimates, build_arrhenius_fits)]
+        assets=[
+            build(m) for m in methods for build in (build_diffusion_estimates, build_arrhenius_fits)
+        ]
     )

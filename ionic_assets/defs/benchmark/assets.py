@@ -12,7 +12,7 @@ from ionic_assets.defs.analysis.assets import REFRESH_WITH_MISSING_DEPS
 from ionic_assets.defs.materials.assets import obelix_subset
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.warehouse import read_rows
+from ionic_assets.lib.warehouse import ensure_tables, read_rows
 from ionic_assets.science import figures
 
 BENCHMARK_SQL = """
@@ -64,16 +64,16 @@ def _arrhenius_keys() -> list[dg.AssetKey]:
 
 def _write_figures(bench) -> dict[str, dict]:
     reports = settings.reports_dir()
-    written = {
-        "parity": figures.write_figure(figures.parity_figure(bench), reports / "parity"),
-        "log_error": figures.write_figure(figures.log_error_figure(bench), reports / "log_error"),
+    named = {
+        "parity": figures.parity_figure(bench),
+        "log_error": figures.log_error_figure(bench),
     }
     methods = sorted(bench["method"].unique())
     for i, x in enumerate(methods):
         for y in methods[i + 1 :]:
-            fig = figures.method_parity_figure(bench, x, y)
-            written[f"parity_{x}_vs_{y}"] = figures.write_figure(fig, reports / f"parity_{x}_vs_{y}")
-    return written
+            named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(bench, x, y)
+    written = figures.write_figures([(fig, reports / name) for name, fig in named.items()])
+    return dict(zip(named, written, strict=True))
 
 
 @dg.asset(
@@ -88,6 +88,7 @@ def _write_figures(bench) -> dict[str, dict]:
 def benchmark_table(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
         conn.execute("BEGIN TRANSACTION")
+        ensure_tables(conn)
         conn.execute(BENCHMARK_SQL)
         conn.execute(VIEWS_SQL)
         conn.execute("COMMIT")

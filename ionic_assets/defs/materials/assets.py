@@ -1,6 +1,5 @@
 """obelix_subset -> supercells: the benchmarked materials and the cells they are simulated in."""
 
-
 import json
 
 import dagster as dg
@@ -10,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
-from ionic_assets.lib.warehouse import replace_rows
+from ionic_assets.lib.warehouse import ensure_tables, replace_rows
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 
@@ -73,8 +72,12 @@ def obelix_subset(
         }
     )
     with warehouse.get_connection() as conn:
-        conn.execute("DROP TABLE IF EXISTS obelix_subset")
-        replace_rows(conn, "obelix_subset", rows, ["material_id"])
+        conn.execute("BEGIN TRANSACTION")
+        ensure_tables(conn)
+        conn.execute("DELETE FROM obelix_subset")  # the subset is replaced as a whole
+        conn.register("subset_rows", rows)
+        conn.execute("INSERT INTO obelix_subset BY NAME SELECT * FROM subset_rows")
+        conn.execute("COMMIT")
     new = [m for m in ids if m not in registered]
     if new:
         context.instance.add_dynamic_partitions(material_partitions.name, new)

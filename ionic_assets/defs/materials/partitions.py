@@ -4,7 +4,6 @@ Both dimensions are dynamic, so new keys need no code change: the UI's "add part
 `ionic-assets partitions add`. They are seeded with the paper's materials and temperatures.
 """
 
-
 import dagster as dg
 
 from ionic_assets.science.errors import InputError

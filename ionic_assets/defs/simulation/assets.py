@@ -7,6 +7,7 @@ table `md_trajectories` with the model identity, protocol, seed and cost.
 """
 
 import json
+import os
 import time
 
 import dagster as dg
@@ -20,6 +21,7 @@ from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
+from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.warehouse import read_rows, replace_rows
@@ -27,6 +29,11 @@ from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.errors import InputError
 
 MELTING_CHECK = "framework_not_melted"
+#: Cost columns of the md_trajectories table, also shown as materialization metadata (Table 1).
+COST_COLUMNS = (
+    "device", "n_cpus", "wall_time_s", "steps_per_s", "atom_steps_per_s",
+    "peak_host_memory_GiB", "peak_gpu_memory_GiB", "n_invocations",
+)  # fmt: skip
 #: Framework RMS displacement (Å) above which a run is flagged as possibly melted.
 MELTING_RMSD_A = 1.5
 
@@ -50,7 +57,7 @@ def trajectory_path(method: Method, protocol: str, material: str, temperature_K:
 
 
 def _progress_logger(context: dg.AssetExecutionContext):
-    def log(p: md.Progress) -> None:
+    def log(p: md.MDProgress) -> None:
         eta = time.strftime("%H:%M:%S", time.gmtime(p.eta_s))
         context.log.info(
             f"step {p.step}/{p.n_steps}  {p.time_ps:.2f} ps  T = {p.temperature_K:.0f} K  "
@@ -97,6 +104,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             model = forcefields.build_calculator(spec, simulation.device)
             forcefields.check_elements(model, atoms)
             path = trajectory_path(method, protocol.name, material, temperature_K)
+            path.parent.mkdir(parents=True, exist_ok=True)
             provenance = {
                 "method": method.name,
                 "material_id": material,
@@ -108,7 +116,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             }
             result = md.run_nvt(
                 atoms,
-                model.calculator,
+                model,
                 protocol,
                 temperature_K,
                 simulation.seed,
@@ -127,22 +135,27 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             "n_li": cell.n_li,
             "volume_A3": cell.volume_A3,
             "equilibration_ps": protocol.equilibration_ps,
+            "diffusion_fit_start_ps": protocol.diffusion_fit_start_ps,
             "seed": simulation.seed,
-            "device": result.cost.device_name,
-            "uses_gpu": model.device.startswith("cuda"),
-            "wall_time_s": result.cost.wall_time_s,
-            "steps_per_s": result.cost.steps_per_s,
-            "atom_steps_per_s": result.cost.atom_steps_per_s,
-            "peak_host_memory_GiB": result.cost.peak_host_memory_GiB,
-            "peak_gpu_memory_GiB": result.cost.peak_gpu_memory_GiB,
-            "n_cpus": result.cost.n_cpus,
-            "framework_rmsd_A": result.framework_rmsd_A,
+            "device": result.device_name,
+            "uses_gpu": result.device.startswith("cuda"),
+            "n_cpus": len(os.sched_getaffinity(0)),
+            "wall_time_s": result.wall_time_s,
+            "steps_per_s": result.steps_per_s,
+            "atom_steps_per_s": result.atom_steps_per_s,
+            "peak_host_memory_GiB": result.peak_host_memory_MB / 1024,
+            "peak_gpu_memory_GiB": (result.peak_gpu_memory_MB or 0.0) / 1024,
+            "n_invocations": result.n_invocations,
+            "framework_rmsd_A": result.framework_rmsd_A_max,
             "mean_temperature_K": result.mean_temperature_K,
-            "provenance": json.dumps({**provenance, "thermostat": result.thermostat}),
+            "provenance": json.dumps({**provenance, "md": result.to_dict()}),
         }
         with warehouse.get_connection() as conn:
             replace_rows(
-                conn, "md_trajectories", pd.DataFrame([row]), ["method", "material_id", "temperature_K"]
+                conn,
+                "md_trajectories",
+                pd.DataFrame([row]),
+                ["method", "material_id", "temperature_K"],
             )
         yield dg.MaterializeResult(
             metadata={
@@ -152,21 +165,21 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
                 "protocol": protocol.name,
                 "seed": simulation.seed,
                 "model": dg.MetadataValue.json(model.identity),
-                "thermostat": dg.MetadataValue.json(result.thermostat),
-                "mean_temperature_K": result.mean_temperature_K,
-                "wall_time_s": result.cost.wall_time_s,
-                "steps_per_s": result.cost.steps_per_s,
-                "atom_steps_per_s": result.cost.atom_steps_per_s,
-                "device": result.cost.device_name,
-                "peak_host_memory_GiB": result.cost.peak_host_memory_GiB,
-                "peak_gpu_memory_GiB": result.cost.peak_gpu_memory_GiB,
+                "thermostat": dg.MetadataValue.json(
+                    {"class": result.thermostat, **result.thermostat_params}
+                ),
+                **scalars(row, [*COST_COLUMNS, "mean_temperature_K"]),
             }
         )
+        rmsd = result.framework_rmsd_A_max
         yield dg.AssetCheckResult(
             check_name=MELTING_CHECK,
-            passed=result.framework_rmsd_A < MELTING_RMSD_A,
+            passed=rmsd is None or rmsd < MELTING_RMSD_A,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"framework_rmsd_A": result.framework_rmsd_A, "threshold_A": MELTING_RMSD_A},
+            metadata={
+                "framework_rmsd_max_A": rmsd if rmsd is not None else float("nan"),
+                "threshold_A": MELTING_RMSD_A,
+            },
         )
 
     return md_trajectories
