@@ -1,0 +1,174 @@
+"""dft-cp2k: real CP2K AIMD steps on a 2-atom Li cell, the SCF fallback, and the input errors.
+
+Needs the Debian packages cp2k and cp2k-data (skipped otherwise). A minimal basis (SZV) instead of
+production's DZVP keeps the CP2K runs to seconds; grids and everything else are production's.
+(A coarser 200 Ry grid would not do: for Li's 1s semicore its forces are off by 0.03 eV/A from
+the energy's finite difference, against 0.001 eV/A at 400 Ry.)
+"""
+
+import re
+
+import numpy as np
+import pytest
+from ase import Atoms, units
+from ase.build import bulk
+from ase.md.nose_hoover_chain import NoseHooverChainNVT
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
+
+from ionic_assets.science.dft import cp2k
+from ionic_assets.science.dft.cp2k import (
+    Cp2kSettings,
+    ScfNotConverged,
+    build_cp2k_calculator,
+    cp2k_identity,
+    element_kinds,
+)
+from ionic_assets.science.errors import InputError
+
+needs_cp2k = pytest.mark.skipif(
+    not any(cp2k.shutil.which(name) for name in cp2k.BINARIES), reason="CP2K not installed"
+)
+FAST = dict(basis_set="SZV-MOLOPT-SR-GTH")
+TEMPERATURE_K = 800.0
+
+
+@pytest.fixture
+def lithium() -> Atoms:
+    return bulk("Li", "bcc", a=3.44, cubic=True)
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_aimd_steps_are_physical(lithium, tmp_path):
+    calc = build_cp2k_calculator(lithium, tmp_path / "run", ncores=1, settings=Cp2kSettings(**FAST))
+    atoms = lithium.copy()
+    atoms.calc = calc
+    thermalize_momenta(atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(3))
+    Stationary(atoms)
+    atoms.set_momenta(atoms.get_momenta() * np.sqrt(TEMPERATURE_K / atoms.get_temperature()))
+    dyn = NoseHooverChainNVT(
+        atoms, timestep=1.0 * units.fs, temperature_K=TEMPERATURE_K, tdamp=100 * units.fs
+    )
+    temperatures = []
+    for _ in range(4):
+        dyn.run(1)
+        forces = atoms.get_forces()
+        assert np.isfinite(forces).all() and np.isfinite(atoms.get_potential_energy())
+        temperatures.append(atoms.get_temperature())
+    assert all(TEMPERATURE_K / 2 < t < TEMPERATURE_K * 2 for t in temperatures), temperatures
+    assert calc.md_step == 5 and not calc.on_fallback
+    assert (tmp_path / "run" / "cp2k-RESTART.wfn").is_file()
+
+    # Forces are the negative gradient of the energy: central difference along x of atom 0.
+    h = 0.01
+    atoms.positions[0, 0] += h
+    e_plus = atoms.get_potential_energy()
+    atoms.positions[0, 0] -= 2 * h
+    e_minus = atoms.get_potential_energy()
+    atoms.positions[0, 0] += h
+    fd_force = -(e_plus - e_minus) / (2 * h)
+    assert atoms.get_forces()[0, 0] == pytest.approx(fd_force, abs=0.01)
+    calc.close()
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_unconverged_scf_falls_back_then_fails_naming_the_step(lithium, tmp_path):
+    # One OT step cannot converge: the fallback (diagonalization + smearing) takes over.
+    settings = Cp2kSettings(**FAST, max_scf=1, max_outer_scf=1)
+    calc = build_cp2k_calculator(lithium, tmp_path / "a", ncores=2, settings=settings)  # MPI
+    energy = calc.get_potential_energy(lithium)
+    assert calc.on_fallback and np.isfinite(energy)
+    assert calc.md_step == 1
+    calc.close()
+
+    hopeless = Cp2kSettings(**FAST, max_scf=1, max_outer_scf=1, fallback_max_scf=1)
+    calc = build_cp2k_calculator(lithium, tmp_path / "b", ncores=1, settings=hopeless)
+    calc.md_step = 41  # as a runner resuming at step 41 would set it
+    with pytest.raises(ScfNotConverged, match="MD step 41"):
+        calc.get_forces(lithium)
+    calc.close()
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_new_process_restarts_from_the_wavefunction_file(lithium, tmp_path):
+    for _ in range(2):
+        calc = build_cp2k_calculator(lithium, tmp_path, ncores=1, settings=Cp2kSettings(**FAST))
+        calc.get_potential_energy(lithium)
+        calc.close()
+    out = (tmp_path / "cp2k.out").read_text()
+    first, second = (int(n) for n in re.findall(r"SCF run converged in +(\d+) steps", out))
+    assert "This file does not exist" in out  # the first run warned and used the atomic guess
+    assert second < first
+
+
+@needs_cp2k
+def test_identity_names_engine_version_and_per_element_data(lithium):
+    identity = cp2k_identity(lithium)
+    assert identity["family"] == "dft" and identity["name"] == "dft-cp2k"
+    assert identity["package"] == "cp2k" and identity["package_version"][:2] == "20"
+    settings = identity["settings"]
+    assert settings["xc"] == "PBE" and settings["cutoff_Ry"] == 400.0
+    assert settings["spin_polarized"] is False and settings["hubbard_u"] is False
+    assert settings["basis_sets"] == {"Li": "BASIS_MOLOPT:DZVP-MOLOPT-SR-GTH-q3"}
+    assert settings["pseudopotentials"] == {"Li": "GTH_POTENTIALS:GTH-PBE-q3"}
+
+
+def test_missing_cp2k_binary_is_an_input_error(lithium, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InputError, match="no CP2K executable"):
+        build_cp2k_calculator(lithium, tmp_path / "run", ncores=1)
+
+
+def _fake_data_dir(path, basis_elements, potential_elements):
+    path.mkdir()
+    basis = "".join(
+        f"{e} DZVP-MOLOPT-SR-GTH DZVP-MOLOPT-SR-GTH-q3\n 1\n 2 0 1 1 1 1\n 1.0 1.0 1.0\n"
+        for e in basis_elements
+    )
+    (path / "BASIS_MOLOPT").write_text("# fake\n" + basis)
+    potentials = "".join(f"{e} GTH-PBE-q3 GTH-PBE\n    3\n" for e in potential_elements)
+    (path / "GTH_POTENTIALS").write_text(potentials)
+    return path
+
+
+def test_element_without_basis_set_is_an_input_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CP2K_DATA_DIR", str(_fake_data_dir(tmp_path / "d", ["Li"], ["Li", "N"])))
+    with pytest.raises(InputError, match="basis set for element N"):
+        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings())
+
+
+def test_element_without_pseudopotential_is_an_input_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CP2K_DATA_DIR", str(_fake_data_dir(tmp_path / "d", ["Li", "N"], ["Li"])))
+    with pytest.raises(InputError, match="pseudopotential GTH-PBE-q3 for element N"):
+        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings())
+
+
+def test_empty_data_dir_is_an_input_error(lithium, tmp_path, monkeypatch):
+    monkeypatch.setenv("CP2K_DATA_DIR", str(tmp_path))
+    with pytest.raises(InputError, match="cp2k-data"):
+        element_kinds(lithium, Cp2kSettings())
+
+
+def test_basis_valence_selects_the_matching_pseudopotential(monkeypatch):
+    monkeypatch.delenv("CP2K_DATA_DIR", raising=False)
+    if not (cp2k.DEFAULT_DATA_DIR / "BASIS_MOLOPT").is_file():
+        pytest.skip("cp2k-data not installed")
+    atoms = Atoms("LiLaZrO", positions=np.zeros((4, 3)))
+    kinds = element_kinds(atoms, Cp2kSettings())
+    assert kinds["Zr"].basis_set == "DZVP-MOLOPT-SR-GTH-q12"
+    assert kinds["Zr"].potential == "GTH-PBE-q12"
+    assert kinds["La"].basis_file == "BASIS_MOLOPT_UCL"  # not in BASIS_MOLOPT
+    assert kinds["O"].valence == 6
+
+
+def test_command_uses_mpi_ranks_for_several_cores(monkeypatch):
+    monkeypatch.setattr(cp2k, "cp2k_binary", lambda: "/usr/bin/cp2k.psmp")
+    monkeypatch.setattr(cp2k.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert cp2k.cp2k_command(1) == "env OMP_NUM_THREADS=1 /usr/bin/cp2k.psmp -s"
+    command = cp2k.cp2k_command(64)
+    assert command.startswith("env OMP_NUM_THREADS=1 ")
+    assert command.endswith("/usr/bin/mpiexec -n 64 /usr/bin/cp2k.psmp -s")
+    monkeypatch.setattr(cp2k.shutil, "which", lambda name: None)
+    assert cp2k.cp2k_command(4) == "env OMP_NUM_THREADS=4 /usr/bin/cp2k.psmp -s"
