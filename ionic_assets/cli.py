@@ -71,6 +71,31 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from ionic_assets.science.diffusion import named_settings
+    from ionic_assets.science.trajectory_import import load_trajectory
+    from ionic_assets.science.transport import analyze_transport
+
+    trajectory = load_trajectory(
+        args.trajectory,
+        fmt=args.format,
+        temperature_K=args.temperature_K,
+        timestep_fs=args.timestep_fs,
+        frame_stride=args.frame_stride,
+    )
+    transport = analyze_transport(
+        trajectory,
+        equilibration_ps=args.equilibration_ps,
+        fit_start_ps=args.fit_start_ps,
+        settings=named_settings(args.settings),
+        msd_threshold_A2=args.msd_threshold_A2,
+    )
+    print(json.dumps({"trajectory": str(args.trajectory), **transport.summary()}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ionic-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     parts.add_argument("dimension", nargs="?", choices=["material", "temperature"])
     parts.add_argument("keys", nargs="*", help="OBELiX IDs or temperatures in kelvin")
     parts.set_defaults(func=cmd_partitions)
+    analyze = sub.add_parser("analyze", help="D, its 95%% interval and sigma of one trajectory")
+    analyze.add_argument("trajectory", help="platform .h5, extxyz, ASE .traj, XDATCAR, vasprun.xml")
+    analyze.add_argument("--format", help="file format when the suffix does not tell")
+    analyze.add_argument("--temperature-K", type=float, help="when the file does not record it")
+    analyze.add_argument("--timestep-fs", type=float, help="MD time step, when the file lacks it")
+    analyze.add_argument("--frame-stride", type=int, help="MD steps between stored frames")
+    analyze.add_argument("--equilibration-ps", type=float, default=5.0, help="discarded (5 ps)")
+    analyze.add_argument("--fit-start-ps", type=float, help="MSD fit start (settings' default)")
+    analyze.add_argument("--settings", default="default", help="kinisi settings: default, paper")
+    analyze.add_argument("--msd-threshold-A2", type=float, default=20.0)
+    analyze.set_defaults(func=cmd_analyze)
     return parser
 
 

@@ -7,7 +7,6 @@ to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivi
 by itself when any temperature of its material is (re)materialized, missing temperatures allowed.
 """
 
-import dataclasses
 import json
 
 import dagster as dg
@@ -26,9 +25,10 @@ from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.warehouse import read_rows, replace_rows
-from ionic_assets.science import arrhenius, conductivity, diffusion, figures
+from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
+from ionic_assets.science.transport import Transport, analyze_transport
 
 MSD_CHECK = "msd_reliable"
 
@@ -54,29 +54,27 @@ def _md_row(warehouse: DuckDBResource, method: Method, material: str, temperatur
     return rows.iloc[0]
 
 
-def _estimate_row(method, material, temperature_K, md_row, estimate, threshold_A2):
-    sigma = conductivity.nernst_einstein_sigma_mS_cm(
-        estimate.D_cm2_s, md_row["n_li"], md_row["volume_A3"], temperature_K
-    )
+def _estimate_row(method, material, transport: Transport) -> dict:
+    estimate = transport.estimate
     return {
         "method": method.name,
         "material_id": material,
-        "temperature_K": temperature_K,
+        "temperature_K": transport.temperature_K,
         "estimable": True,
         "reason": None,
         "D_cm2_s": estimate.D_cm2_s,
         "D_ci95_lo_cm2_s": estimate.D_ci95_cm2_s[0],
         "D_ci95_hi_cm2_s": estimate.D_ci95_cm2_s[1],
         "D_samples_cm2_s": [float(x) for x in estimate.D_samples_cm2_s],
-        "sigma_mS_cm": sigma,
+        "sigma_mS_cm": transport.sigma_mS_cm,
         "msd_dt_ps": [float(x) for x in estimate.msd_dt_ps],
         "msd_A2": [float(x) for x in estimate.msd_A2],
         "msd_max_A2": estimate.msd_max_A2,
-        "msd_threshold_A2": threshold_A2,
-        "reliable": estimate.msd_max_A2 >= threshold_A2,
+        "msd_threshold_A2": transport.msd_threshold_A2,
+        "reliable": transport.reliable,
         "n_frames": estimate.n_frames,
-        "n_li": int(md_row["n_li"]),
-        "volume_A3": float(md_row["volume_A3"]),
+        "n_li": transport.n_li,
+        "volume_A3": transport.volume_A3,
         "provenance": json.dumps(estimate.provenance),
     }
 
@@ -111,15 +109,17 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         with clear_failure():
             md_row = _md_row(warehouse, method, material, temperature_K)
             trajectory = load_trajectory(md_row["trajectory_path"])
-            dsettings = dataclasses.replace(
-                diffusion.named_settings(analysis.diffusion_settings),
-                fit_start_ps=float(md_row["diffusion_fit_start_ps"]),
-            )
+            settings_ = diffusion.named_settings(analysis.diffusion_settings)
         try:
-            estimate = diffusion.estimate_diffusion(
-                trajectory, equilibration_ps=float(md_row["equilibration_ps"]), settings=dsettings
-            )
-            row = _estimate_row(method, material, temperature_K, md_row, estimate, threshold)
+            with clear_failure(passing=NotEstimable):
+                transport = analyze_transport(
+                    trajectory,
+                    equilibration_ps=float(md_row["equilibration_ps"]),
+                    fit_start_ps=float(md_row["diffusion_fit_start_ps"]),
+                    settings=settings_,
+                    msd_threshold_A2=threshold,
+                )
+            row = _estimate_row(method, material, transport)
         except NotEstimable as exc:
             context.log.warning(f"{material} {temperature_K:g} K: not estimable: {exc}")
             row = {
