@@ -1,9 +1,16 @@
-"""The definitions load and the asset graph has the expected shape."""
+"""The definitions load and the asset graph has the expected shape, one chain per method."""
+
+import json
 
 import dagster as dg
+import pytest
+import yaml
 
 from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
+from ionic_assets.lib.methods import DEFAULT_METHODS_FILE, load_methods
 from ionic_assets.lib.runner import load_definitions
+
+CHAIN = ("md_trajectories", "diffusion_estimates", "arrhenius_fits")
 
 
 def test_definitions_load_and_validate(home):
@@ -14,3 +21,57 @@ def test_definitions_load_and_validate(home):
     assert supercells.partitions_def == material_partitions
     assert dg.AssetKey("obelix_subset") in supercells.parent_keys
     assert set(simulation_partitions.partition_dimension_names) == {"material", "temperature_K"}
+
+
+@pytest.mark.parametrize("method", list(load_methods()))
+def test_each_method_has_its_own_chain(home, method):
+    graph = load_definitions().resolve_asset_graph()
+    key = method.replace("-", "_")
+    md, diffusion, arrhenius = (graph.get(dg.AssetKey([key, name])) for name in CHAIN)
+    assert md.parent_keys == {dg.AssetKey("supercells")}
+    assert diffusion.parent_keys == {md.key}
+    assert arrhenius.parent_keys == {diffusion.key}
+    assert arrhenius.key in graph.get(dg.AssetKey("benchmark_table")).parent_keys
+    assert md.partitions_def == diffusion.partitions_def == simulation_partitions
+    assert arrhenius.partitions_def == material_partitions
+    assert {md.group_name, diffusion.group_name, arrhenius.group_name} == {key}
+    assert {"hdf5", "ase"} <= set(md.kinds) and "kinisi" in diffusion.kinds
+    assert all(node.owners and node.description for node in (md, diffusion, arrhenius))
+    assert dg.AssetCheckKey(diffusion.key, "msd_reliable") in diffusion.check_keys
+    assert dg.AssetCheckKey(md.key, "framework_not_melted") in md.check_keys
+    assert arrhenius.automation_condition is not None
+
+
+def test_md_steps_go_to_the_gpu_pool(home):
+    defs = load_definitions()
+    for method in load_methods().values():
+        md = defs.get_assets_def(dg.AssetKey([method.key, "md_trajectories"]))
+        assert md.node_def.pool == ("gpu" if method.uses_gpu else "cpu")
+        tags = json.loads(md.node_def.tags["dagster-k8s/config"])
+        limits = tags["container_config"]["resources"]["limits"]
+        assert ("nvidia.com/gpu" in limits) == method.uses_gpu
+
+
+def test_a_new_method_needs_no_code(home, tmp_path, monkeypatch):
+    config = yaml.safe_load(DEFAULT_METHODS_FILE.read_text())
+    config["methods"]["chgnet-020"] = {
+        "kind": "mlip",
+        "description": "CHGNet 0.2.0 weights",
+        "model": {"family": "chgnet", "name": "0.2.0"},
+    }
+    path = tmp_path / "methods.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("IONIC_ASSETS_METHODS_FILE", str(path))
+    graph = load_definitions().resolve_asset_graph()
+    for name in CHAIN:
+        assert graph.has(dg.AssetKey(["chgnet_020", name]))
+
+
+def test_bad_methods_file_is_one_clear_error(home, tmp_path, monkeypatch):
+    from ionic_assets.science.errors import InputError
+
+    path = tmp_path / "methods.yaml"
+    path.write_text("methods:\n  foo:\n    kind: quantum-magic\n")
+    monkeypatch.setenv("IONIC_ASSETS_METHODS_FILE", str(path))
+    with pytest.raises(InputError, match="method foo: kind must be one of"):
+        load_methods()
