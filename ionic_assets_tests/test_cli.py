@@ -15,8 +15,15 @@ E_C, KB_J_K = 1.602176634e-19, 1.380649e-23
 
 def _write_wrapped_extxyz(path, D_cm2_s):
     """A known-D trajectory written as a simulation code would: positions wrapped into the cell."""
-    traj = brownian_trajectory(seed=5, D_cm2_s=D_cm2_s, n_frames=400, n_li=64, n_framework=16,
-                               frame_interval_ps=0.1, box_A=12.0)  # fmt: skip
+    traj = brownian_trajectory(
+        seed=5,
+        D_cm2_s=D_cm2_s,
+        n_frames=400,
+        n_li=64,
+        n_framework=16,
+        frame_interval_ps=0.1,
+        box_A=12.0,
+    )
     frames = [
         Atoms(numbers=traj.numbers, positions=p, cell=traj.cell_A, pbc=True)
         for p in traj.positions_A
