@@ -75,3 +75,20 @@ def test_bad_methods_file_is_one_clear_error(home, tmp_path, monkeypatch):
     monkeypatch.setenv("IONIC_ASSETS_METHODS_FILE", str(path))
     with pytest.raises(InputError, match="method foo: kind must be one of"):
         load_methods()
+
+
+def test_dagster_and_dg_validate_the_project(home, obelix_dir):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    for command in (
+        [str(bin_dir / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        [str(bin_dir / "dg"), "check", "defs"],
+    ):
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
