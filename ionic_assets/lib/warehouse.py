@@ -60,6 +60,22 @@ TABLES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
+#: The key columns of each table: a row replaces the stored row with the same keys.
+KEYS: dict[str, list[str]] = {
+    "obelix_subset": ["material_id"],
+    "supercells": ["material_id"],
+    "md_trajectories": ["method", "material_id", "temperature_K"],
+    "diffusion_estimates": ["method", "material_id", "temperature_K"],
+    "arrhenius_fits": ["method", "material_id"],
+}
+
+
+def upsert(warehouse, table: str, row: dict) -> None:
+    """Replace the row of `table` with the same keys as `row` (a DuckDBResource connection)."""
+    with warehouse.get_connection() as conn:
+        replace_rows(conn, table, pd.DataFrame([row]), KEYS[table])
+
+
 def ensure_tables(conn) -> None:
     """Create every declared table that does not exist yet."""
     for table, columns in TABLES.items():

@@ -21,15 +21,6 @@ from ionic_assets.science.forcefields import (
 from ionic_assets_tests.science._md_helpers import li3n, write_random_mace_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Two threads on two shared cores thrash badly; one is faster for these small cells.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def mace_path(tmp_path_factory):
     return write_random_mace_model(tmp_path_factory.mktemp("mace") / "tiny.model")

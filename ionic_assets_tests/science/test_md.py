@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from ase import units
 from ase.calculators.emt import EMT
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
@@ -49,15 +48,6 @@ KILL_RUN = {
         "guards": {"temperature_window_steps": 100},
     },
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Two threads on two shared cores thrash badly; one is faster for these small cells.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
-from ionic_assets.lib.warehouse import read_rows, replace_rows
+from ionic_assets.lib.warehouse import read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
@@ -131,13 +131,7 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                 "msd_threshold_A2": threshold,
                 "reliable": False,
             }
-        with warehouse.get_connection() as conn:
-            replace_rows(
-                conn,
-                "diffusion_estimates",
-                pd.DataFrame([row]),
-                ["method", "material_id", "temperature_K"],
-            )
+        upsert(warehouse, "diffusion_estimates", row)
         msd_max = scalars(row, ["msd_max_A2"]).get("msd_max_A2")
         yield dg.MaterializeResult(
             metadata=scalars(
@@ -234,8 +228,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         except NotEstimable as exc:
             context.log.warning(f"{method.name} {material}: Arrhenius fit not estimable: {exc}")
             row |= {"estimable": False, "reason": str(exc)}
-        with warehouse.get_connection() as conn:
-            replace_rows(conn, "arrhenius_fits", pd.DataFrame([row]), ["method", "material_id"])
+        upsert(warehouse, "arrhenius_fits", row)
         written = _write_material_figures(
             method, material, usable if len(usable) else points, fit.as_row() if fit else None
         )

@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
-from ionic_assets.lib.warehouse import ensure_tables, replace_rows
+from ionic_assets.lib.warehouse import ensure_tables, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 
@@ -132,8 +132,7 @@ def supercells(
         "unit_cell_cif": ordered.to(fmt="cif"),
         "supercell_cif": cell.structure.to(fmt="cif"),
     }
-    with warehouse.get_connection() as conn:
-        replace_rows(conn, "supercells", pd.DataFrame([row]), ["material_id"])
+    upsert(warehouse, "supercells", row)
     return dg.MaterializeResult(
         metadata={
             "n_atoms": cell.n_atoms,

@@ -11,7 +11,6 @@ import os
 import time
 
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pymatgen.core import Structure
 
@@ -24,7 +23,7 @@ from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
-from ionic_assets.lib.warehouse import read_rows, replace_rows
+from ionic_assets.lib.warehouse import read_rows, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.errors import InputError
 
@@ -150,13 +149,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             "mean_temperature_K": result.mean_temperature_K,
             "provenance": json.dumps({**provenance, "md": result.to_dict()}),
         }
-        with warehouse.get_connection() as conn:
-            replace_rows(
-                conn,
-                "md_trajectories",
-                pd.DataFrame([row]),
-                ["method", "material_id", "temperature_K"],
-            )
+        upsert(warehouse, "md_trajectories", row)
         yield dg.MaterializeResult(
             metadata={
                 "trajectory_path": dg.MetadataValue.path(str(path)),
