@@ -92,3 +92,8 @@ def test_dagster_and_dg_validate_the_project(home, obelix_dir):
     ):
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_automation_runs_by_default(home):
+    sensor = load_definitions().get_sensor_def("ionic_assets_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
