@@ -109,28 +109,26 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         with clear_failure():
             md_row = _md_row(warehouse, method, material, temperature_K)
             trajectory = load_trajectory(md_row["trajectory_path"])
-            settings_ = diffusion.named_settings(analysis.diffusion_settings)
-        try:
-            with clear_failure(passing=NotEstimable):
+            try:
                 transport = analyze_transport(
                     trajectory,
                     equilibration_ps=float(md_row["equilibration_ps"]),
                     fit_start_ps=float(md_row["diffusion_fit_start_ps"]),
-                    settings=settings_,
+                    settings=diffusion.named_settings(analysis.diffusion_settings),
                     msd_threshold_A2=threshold,
                 )
-            row = _estimate_row(method, material, transport)
-        except NotEstimable as exc:
-            context.log.warning(f"{material} {temperature_K:g} K: not estimable: {exc}")
-            row = {
-                "method": method.name,
-                "material_id": material,
-                "temperature_K": temperature_K,
-                "estimable": False,
-                "reason": str(exc),
-                "msd_threshold_A2": threshold,
-                "reliable": False,
-            }
+                row = _estimate_row(method, material, transport)
+            except NotEstimable as exc:  # a result to record, not a failure
+                context.log.warning(f"{material} {temperature_K:g} K: not estimable: {exc}")
+                row = {
+                    "method": method.name,
+                    "material_id": material,
+                    "temperature_K": temperature_K,
+                    "estimable": False,
+                    "reason": str(exc),
+                    "msd_threshold_A2": threshold,
+                    "reliable": False,
+                }
         upsert(warehouse, "diffusion_estimates", row)
         msd_max = scalars(row, ["msd_max_A2"]).get("msd_max_A2")
         yield dg.MaterializeResult(
