@@ -14,7 +14,8 @@ import yaml
 from ionic_assets.science.errors import InputError
 
 DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
-KINDS = ("mlip", "dft", "imported")
+#: Method kinds with a trajectory builder. DFT and imported AIMD methods are not wired yet.
+KINDS = ("mlip",)
 
 
 @dataclass(frozen=True)

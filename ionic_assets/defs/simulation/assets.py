@@ -180,5 +180,4 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    methods = [m for m in load_methods().values() if m.kind == "mlip"]
-    return dg.Definitions(assets=[build_md_trajectories(m) for m in methods])
+    return dg.Definitions(assets=[build_md_trajectories(m) for m in load_methods().values()])
