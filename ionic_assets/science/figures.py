@@ -933,6 +933,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide reports from a shared webserver
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

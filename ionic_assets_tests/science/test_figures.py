@@ -346,6 +346,7 @@ def test_write_figure_html_only_is_self_contained(tmp_path, monkeypatch):
     assert not re.search(r"<script[^>]*\bsrc=", html)  # no CDN (or any external) script tag
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js is inline
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["fig3.html"]  # no temp file left
+    assert (tmp_path / "sub" / "fig3.html").stat().st_mode & 0o777 == 0o644  # webserver can read
 
 
 def test_write_figure_without_browser_warns_and_writes_html(tmp_path, monkeypatch, caplog):
