@@ -2,14 +2,14 @@
 
 Each stage is one Dagster run per partition, recorded in the given instance, in graph order:
 obelix_subset, supercells[material], <method>/md_trajectories + diffusion_estimates
-[material|T], <method>/arrhenius_fits[material], benchmark_table. A failed partition is reported
-in one line and its downstream partitions are skipped; the others go on.
+[material|T], <method>/arrhenius_fits[material], benchmark_table. A failed stage is reported in
+one line and the others go on (an Arrhenius fit uses the temperatures that succeeded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -20,6 +20,7 @@ from ionic_assets.defs.materials.partitions import (
     temperature_key,
     temperature_partitions,
 )
+from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import get_methods
 from ionic_assets.science import obelix
@@ -50,9 +51,9 @@ class BenchmarkRun:
     temperatures: list[str] | None = None
     methods: list[str] | None = None
     protocol: str | None = None
-    failures: list[str] = field(default_factory=list)
 
     def execute(self, report: Callable[[str], None] = print) -> list[str]:
+        """Materialize the selection; returns one line per failed stage."""
         methods = get_methods(self.methods)
         if self.materials:
             obelix.select_entries(obelix.load_table(settings.obelix_dir()), self.materials)
@@ -64,47 +65,37 @@ class BenchmarkRun:
             temperature_partitions.name
         )
         defs = load_definitions()
-        self._defs = defs
-        self._resources = dict(defs.resources)
+        resources = dict(defs.resources)
         if self.protocol:
-            from ionic_assets.defs.resources import SimulationSettings
+            resources["simulation"] = SimulationSettings(protocol=self.protocol)
+        failures: list[str] = []
 
-            self._resources["simulation"] = SimulationSettings(protocol=self.protocol)
-        keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-        self._report = report
+        def stage(asset_keys: list[str], partition_key=None) -> bool:
+            label = ", ".join(asset_keys) + (f" [{partition_key}]" if partition_key else "")
+            report(f"materializing {label}")
+            result = dg.materialize(
+                assets=defs.assets,
+                selection=[dg.AssetKey.from_user_string(k) for k in asset_keys],
+                partition_key=partition_key,
+                instance=self.instance,
+                resources=resources,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                tags={"ionic-assets/launched-by": "cli"},
+            )
+            if not result.success:
+                failures.append(f"{label}: {first_failure(result)}")
+            return result.success
 
-        self._stage(["obelix_subset"], None)
-        ok_materials = [m for m in materials if self._stage(["supercells"], m)]
+        stage(["obelix_subset"])
+        built = [m for m in materials if stage(["supercells"], m)]
         for method in methods:
-            chain = [
-                k for k in ("md_trajectories", "diffusion_estimates") if f"{method.key}/{k}" in keys
-            ]
-            per_t = [f"{method.key}/{k}" for k in chain]
-            for material in ok_materials:
+            for material in built:
                 for temperature in temperatures:
-                    key = dg.MultiPartitionKey({"material": material, "temperature_K": temperature})
-                    self._stage(per_t, key)
-                if f"{method.key}/arrhenius_fits" in keys:
-                    self._stage([f"{method.key}/arrhenius_fits"], material)
-        if "benchmark_table" in keys:
-            self._stage(["benchmark_table"], None)
-        return self.failures
-
-    def _stage(self, asset_keys: list[str], partition_key) -> bool:
-        if not asset_keys:
-            return True
-        label = f"{', '.join(asset_keys)}" + (f" [{partition_key}]" if partition_key else "")
-        self._report(f"materializing {label}")
-        result = dg.materialize(
-            assets=self._defs.assets,
-            selection=[dg.AssetKey.from_user_string(k) for k in asset_keys],
-            partition_key=partition_key,
-            instance=self.instance,
-            resources=self._resources,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            tags={"ionic-assets/launched-by": "cli"},
-        )
-        if not result.success:
-            self.failures.append(f"{label}: {first_failure(result)}")
-        return result.success
+                    stage(
+                        [f"{method.key}/md_trajectories", f"{method.key}/diffusion_estimates"],
+                        dg.MultiPartitionKey({"material": material, "temperature_K": temperature}),
+                    )
+                stage([f"{method.key}/arrhenius_fits"], material)
+        stage(["benchmark_table"])
+        return failures
