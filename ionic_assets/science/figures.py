@@ -99,6 +99,21 @@ def marker_size(n_reliable: Any) -> float:
     return 6.0 + 4.0 * (n if np.isfinite(n) and n > 0 else 0.0)
 
 
+def _error_bars(plus, minus, color=None, thickness: float = 1, width: float = 2) -> dict:
+    """Asymmetric error bars: `plus` above and `minus` below each point (data units)."""
+    bars = {
+        "type": "data",
+        "symmetric": False,
+        "array": plus,
+        "arrayminus": minus,
+        "thickness": thickness,
+        "width": width,
+    }
+    if color is not None:
+        bars["color"] = color
+    return bars
+
+
 def _sizes(n_reliable: pd.Series) -> list[float]:
     return [marker_size(n) for n in n_reliable]
 
@@ -364,15 +379,7 @@ def parity_figure(bench: pd.DataFrame) -> go.Figure:
                     "opacity": 0.75,
                     "line": {"color": "black", "width": 0.5},
                 },
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": plus,
-                    "arrayminus": minus,
-                    "color": color,
-                    "thickness": 1,
-                    "width": 2,
-                },
+                error_y=_error_bars(plus, minus, color=color),
                 customdata=_bench_customdata(m),
                 hovertemplate=_bench_hover(method),
             ),
@@ -477,24 +484,8 @@ def method_parity_figure(bench: pd.DataFrame, method_x: str, method_y: str) -> g
                     "color": method_color(method_x, 0),
                     "opacity": 0.7,
                 },
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": px_,
-                    "arrayminus": mx_,
-                    "color": method_color(method_x, 0),
-                    "thickness": 1,
-                    "width": 2,
-                },
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": py_,
-                    "arrayminus": my_,
-                    "color": method_color(method_y, 1),
-                    "thickness": 1,
-                    "width": 2,
-                },
+                error_x=_error_bars(px_, mx_, color=method_color(method_x, 0)),
+                error_y=_error_bars(py_, my_, color=method_color(method_y, 1)),
                 customdata=custom,
                 hovertemplate=(
                     "<b>%{customdata[0]}</b> %{customdata[1]}<br>"
@@ -597,15 +588,7 @@ def log_error_figure(bench: pd.DataFrame) -> go.Figure:
                     "symbol": ["circle", "diamond", "square", "triangle-up"][i % 4],
                     "line": {"color": "black", "width": 0.5},
                 },
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": up.tolist(),
-                    "arrayminus": down.tolist(),
-                    "color": color,
-                    "thickness": 1,
-                    "width": 2,
-                },  # fmt: skip
+                error_y=_error_bars(up.tolist(), down.tolist(), color=color),
                 customdata=_bench_customdata(m),
                 hovertemplate=(
                     "<b>%{customdata[0]}</b> %{customdata[1]}<br>"
@@ -712,14 +695,7 @@ def arrhenius_figure(
                     "color": "#1f77b4",
                     "line": {"width": 2, "color": "#1f77b4"},
                 },  # fmt: skip
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": plus,
-                    "arrayminus": minus,
-                    "thickness": 1.2,
-                    "width": 4,
-                },  # fmt: skip
+                error_y=_error_bars(plus, minus, thickness=1.2, width=4),
                 customdata=np.stack(
                     [
                         sub["_T"].to_numpy(object),
@@ -778,15 +754,7 @@ def arrhenius_figure(
                 mode="markers",
                 name="D(300 K), extrapolated",
                 marker={"symbol": "star", "size": 15, "color": "#d62728"},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": plus,
-                    "arrayminus": minus,
-                    "color": "#d62728",
-                    "thickness": 1.5,
-                    "width": 5,
-                },  # fmt: skip
+                error_y=_error_bars(plus, minus, color="#d62728", thickness=1.5, width=5),
                 hovertemplate="T = 300 K<br>D = %{y:.3g} cm²/s<extra>extrapolated</extra>",
             )
         )
