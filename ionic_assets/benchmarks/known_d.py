@@ -33,12 +33,12 @@ from ionic_assets.science.diffusion import (
     DiffusionSettings,
     estimate_diffusion,
 )
-from ionic_assets.science.trajectory import Trajectory
+from ionic_assets.science.trajectory import LI, Trajectory
 
 TRUE_D_CM2_S = 1e-5
 RUN_PS = 100.0  # the paper's run length; frame count sets the frame interval
 A2_PER_PS_PER_CM2_PER_S = 1e4  # 1 cm^2/s = 1e16 A^2 / 1e12 ps
-LI, FRAMEWORK = 3, 8  # atomic numbers: Li moves, O stays put
+FRAMEWORK = 8  # atomic number of O, which stays put
 
 
 def brownian_trajectory(

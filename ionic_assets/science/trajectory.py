@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Atomic number of lithium, the mobile species every analysis follows.
+LI = 3
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -39,6 +42,10 @@ class Trajectory:
     @property
     def n_atoms(self) -> int:
         return int(self.positions_A.shape[1])
+
+    @property
+    def n_li(self) -> int:
+        return len(self.indices_of(LI))
 
     @property
     def volume_A3(self) -> float:

@@ -29,7 +29,6 @@ import numpy as np
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory import Trajectory
 
-LI = 3
 FORMATS = ("extxyz", "traj", "vasp-xdatcar", "vasp-xml", "h5")
 #: Largest consecutive-frame move, as a fraction of a lattice vector, accepted as unambiguous.
 AMBIGUOUS_FRACTION = 0.4
@@ -67,7 +66,7 @@ def load_trajectory(
         traj = _read_with_ase(path, fmt, temperature_K, timestep_fs, frame_stride)
     if np.any(np.diff(traj.time_ps) <= 0):
         raise InputError(f"trajectory {path}: frame times are not strictly increasing")
-    if len(traj.indices_of(LI)) == 0:
+    if traj.n_li == 0:
         raise InputError(f"trajectory {path}: no Li atoms")
     return traj
 

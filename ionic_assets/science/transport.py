@@ -17,7 +17,6 @@ from ionic_assets.science.diffusion import (
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory import Trajectory
 
-LI = 3
 #: The paper's reliability threshold: ~4.5 Å of displacement, beyond local vibration.
 MSD_THRESHOLD_A2 = 20.0
 
@@ -74,8 +73,9 @@ def analyze_transport(
     if fit_start_ps is not None:
         settings = dataclasses.replace(settings, fit_start_ps=fit_start_ps)
     estimate = estimate_diffusion(traj, equilibration_ps=equilibration_ps, settings=settings)
-    n_li = len(traj.indices_of(LI))
-    sigma = nernst_einstein_sigma_mS_cm(estimate.D_cm2_s, n_li, traj.volume_A3, traj.temperature_K)
+    sigma = nernst_einstein_sigma_mS_cm(
+        estimate.D_cm2_s, traj.n_li, traj.volume_A3, traj.temperature_K
+    )
     return Transport(
-        estimate, float(traj.temperature_K), sigma, n_li, traj.volume_A3, msd_threshold_A2
+        estimate, float(traj.temperature_K), sigma, traj.n_li, traj.volume_A3, msd_threshold_A2
     )
