@@ -61,8 +61,8 @@ TABLES: dict[str, dict[str, str]] = {
 
 
 #: The key columns of each table: a row replaces the stored row with the same keys.
-KEYS: dict[str, list[str]] = {
-    "obelix_subset": ["material_id"],
+KEYS: dict[str, list[str] | None] = {
+    "obelix_subset": None,  # the subset is replaced as a whole
     "supercells": ["material_id"],
     "md_trajectories": ["method", "material_id", "temperature_K"],
     "diffusion_estimates": ["method", "material_id", "temperature_K"],
@@ -83,8 +83,9 @@ def ensure_tables(conn) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
 
 
-def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str]) -> None:
-    """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction."""
+def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str] | None) -> None:
+    """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction.
+    With `key_columns` None the whole table is replaced."""
     unknown = set(rows.columns) - set(TABLES[table])
     if unknown:
         raise ValueError(f"table {table}: undeclared columns {sorted(unknown)}")
@@ -92,10 +93,13 @@ def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str]) -
     try:
         conn.execute("BEGIN TRANSACTION")
         ensure_tables(conn)
-        match = " AND ".join(f"t.{c} = i.{c}" for c in key_columns)
-        conn.execute(
-            f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_rows i WHERE {match})"
-        )
+        if key_columns is None:
+            conn.execute(f"DELETE FROM {table}")
+        else:
+            match = " AND ".join(f"t.{c} = i.{c}" for c in key_columns)
+            conn.execute(
+                f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_rows i WHERE {match})"
+            )
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
         conn.execute("COMMIT")
     except Exception:

@@ -1,5 +1,6 @@
 """obelix_subset -> supercells: the benchmarked materials and the cells they are simulated in."""
 
+import functools
 import json
 
 import dagster as dg
@@ -9,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
-from ionic_assets.lib.warehouse import ensure_tables, upsert
+from ionic_assets.lib.warehouse import KEYS, replace_rows, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 
@@ -27,10 +28,9 @@ class ObelixSubsetConfig(dg.Config):
     occupancy_tolerance: float = 0.05
 
 
-def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: list[str]):
+def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: list[str], ordered):
     if config.draw_seed is not None:
-        ordered = table[[_is_ordered(m, config.occupancy_tolerance) for m in table.index]]
-        return obelix.draw_subset(ordered, config.draw_seed)
+        return obelix.draw_subset(table[[ordered(m) for m in table.index]], config.draw_seed)
     base = list(config.material_ids or obelix.PAPER_MATERIAL_IDS)
     return list(dict.fromkeys(base + registered))
 
@@ -55,9 +55,11 @@ def obelix_subset(
     data_dir = settings.obelix_dir()
     seed_default_partitions(context.instance)
     registered = context.instance.get_dynamic_partitions(material_partitions.name)
+    # Each CIF is parsed once per materialization, whichever of the two uses asks first.
+    ordered = functools.cache(lambda m: _is_ordered(m, config.occupancy_tolerance))
     with clear_failure():
         table = obelix.load_table(data_dir)
-        ids = _subset_ids(config, table, registered)
+        ids = _subset_ids(config, table, registered, ordered)
         entries = obelix.select_entries(table, ids)
     rows = pd.DataFrame(
         {
@@ -68,16 +70,11 @@ def obelix_subset(
             "space_group_number": entries["Space group #"].values,
             "family": entries["Family"].values,
             "doi": entries["DOI"].values,
-            "is_ordered": [_is_ordered(m, config.occupancy_tolerance) for m in entries.index],
+            "is_ordered": [ordered(m) for m in entries.index],
         }
     )
     with warehouse.get_connection() as conn:
-        conn.execute("BEGIN TRANSACTION")
-        ensure_tables(conn)
-        conn.execute("DELETE FROM obelix_subset")  # the subset is replaced as a whole
-        conn.register("subset_rows", rows)
-        conn.execute("INSERT INTO obelix_subset BY NAME SELECT * FROM subset_rows")
-        conn.execute("COMMIT")
+        replace_rows(conn, "obelix_subset", rows, KEYS["obelix_subset"])
     new = [m for m in ids if m not in registered]
     if new:
         context.instance.add_dynamic_partitions(material_partitions.name, new)
