@@ -2,10 +2,13 @@
 
     unset or "local"  Dagster's default executor, unchanged (`multi_or_in_process_executor`:
                       each step a subprocess of the run); `dagster dev` and the README's commands.
-    "k8s"             `dagster_k8s.k8s_job_executor`: each step, so each (material, temperature)
-                      partition of `<method>/md_trajectories`, is its own Kubernetes Job, with the
-                      pod resources, node selector and tolerations of its op tags (lib/k8s.py).
-                      deploy/helm/values.yaml sets this on the user-code deployment.
+    "k8s"             `dagster_k8s.k8s_job_executor`, built by dagster-k8s, same name "k8s" and
+                      config schema: each step, so each (material, temperature) partition of
+                      `<method>/md_trajectories`, is its own Kubernetes Job, with the pod
+                      resources, node selector and tolerations of its op tags (lib/k8s.py). One
+                      addition (lib/k8s_executor.py): the md_trajectories pod of a dft method
+                      asks for the CPUs and memory of the run's material, which op tags, static
+                      per asset, cannot. deploy/helm/values.yaml sets this on the user code.
 
 In the cluster the Dagster chart already gives each step pod the code location's image
 (DAGSTER_CURRENT_IMAGE), namespace, service account, env and volumes. These settings are read only
@@ -13,9 +16,11 @@ where it does not:
 
     IONIC_ASSETS_K8S_IMAGE            image of every step pod (default: the code location's image)
     IONIC_ASSETS_K8S_NAMESPACE        namespace of the step Jobs (default: the run launcher's)
-    IONIC_ASSETS_K8S_IMAGE_<FAMILY>   image of the md_trajectories steps of the methods whose model
-                                      family is <FAMILY>, upper case: IONIC_ASSETS_K8S_IMAGE_MACE
-                                      for the MACE-only image with MACE's own e3nn pin
+    IONIC_ASSETS_K8S_IMAGE_<ENGINE>   image of the md_trajectories steps of the methods whose
+                                      `Method.engine` (model family or DFT engine) is <ENGINE>,
+                                      upper case: IONIC_ASSETS_K8S_IMAGE_MACE for the MACE-only
+                                      image with MACE's own e3nn pin, IONIC_ASSETS_K8S_IMAGE_VASP
+                                      for an image with your VASP, IONIC_ASSETS_K8S_IMAGE_CP2K
                                       (deploy/README.md)
 """
 
@@ -25,8 +30,17 @@ import os
 
 import dagster as dg
 
+from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.errors import InputError
+
+__all__ = [
+    "build_executor",
+    "engine_images",
+    "executor_choice",
+    "k8s_executor_config",
+    "md_step_name",
+]
 
 EXECUTOR_ENV = "IONIC_ASSETS_EXECUTOR"
 CHOICES = ("local", "k8s")
@@ -39,30 +53,24 @@ def executor_choice() -> str:
     return choice
 
 
-def md_step_name(method_key: str) -> str:
-    """Op name of a method's md_trajectories asset (its key path joined by '__')."""
-    return f"{method_key}__md_trajectories"
-
-
-def family_images() -> dict[str, dict]:
-    """`per_step_k8s_config` giving the md_trajectories steps of a model family their own image."""
+def engine_images() -> dict[str, dict]:
+    """`per_step_k8s_config` giving the md_trajectories steps of an engine their own image."""
     overrides = {}
     for method in load_methods().values():
-        family = str((method.settings.get("model") or {}).get("family", ""))
-        image = os.environ.get(f"IONIC_ASSETS_K8S_IMAGE_{family.upper()}") if family else None
+        image = os.environ.get(f"IONIC_ASSETS_K8S_IMAGE_{method.engine.upper()}")
         if image:
             overrides[md_step_name(method.key)] = {"container_config": {"image": image}}
     return overrides
 
 
 def k8s_executor_config() -> dict:
-    """Config of `k8s_job_executor`, from the environment; empty where the chart injects it."""
+    """Config of the k8s executor, from the environment; empty where the chart injects it."""
     config: dict = {}
     if image := os.environ.get("IONIC_ASSETS_K8S_IMAGE"):
         config["job_image"] = image
     if namespace := os.environ.get("IONIC_ASSETS_K8S_NAMESPACE"):
         config["job_namespace"] = namespace
-    if per_step := family_images():
+    if per_step := engine_images():
         config["per_step_k8s_config"] = per_step
     return config
 
@@ -71,10 +79,12 @@ def build_executor() -> dg.ExecutorDefinition | None:
     """The executor for IONIC_ASSETS_EXECUTOR; None keeps Dagster's default."""
     if executor_choice() == "local":
         return None
-    from dagster_k8s import k8s_job_executor
+    from ionic_assets.lib.k8s_executor import k8s_partition_sized_executor
 
     config = k8s_executor_config()
-    return k8s_job_executor.configured(config) if config else k8s_job_executor
+    if not config:
+        return k8s_partition_sized_executor
+    return k8s_partition_sized_executor.configured(config)
 
 
 @dg.definitions

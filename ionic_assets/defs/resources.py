@@ -1,23 +1,30 @@
-"""Resources shared by every asset: the DuckDB warehouse and run settings."""
+"""Resources shared by every asset: the warehouse (DuckDB tables and artifact files on the
+store of lib/storage.py) and run settings."""
 
 import os
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from ionic_assets.lib import settings
+from ionic_assets.lib.warehouse import Warehouse
+from ionic_assets.science import protocols
 
 
 class SimulationSettings(dg.ConfigurableResource):
     """How md_trajectories runs: protocol name, device and base seed.
 
     The protocol defaults to IONIC_ASSETS_PROTOCOL (else "paper") so a deployment or the CLI can
-    switch every run to `smoke` without editing run config.
+    switch every run to `smoke` without editing run config; it is looked up in
+    IONIC_ASSETS_PROTOCOLS_FILE when set, else in the package's config/protocols.yaml.
     """
 
     protocol: str = os.environ.get("IONIC_ASSETS_PROTOCOL", "paper")
+    protocols_file: str | None = None
     device: str = "auto"
     seed: int = 20260101
+
+    def load_protocol(self) -> protocols.Protocol:
+        path = self.protocols_file or os.environ.get("IONIC_ASSETS_PROTOCOLS_FILE")
+        return protocols.load_protocol(self.protocol, path)
 
 
 class AnalysisSettings(dg.ConfigurableResource):
@@ -31,7 +38,7 @@ class AnalysisSettings(dg.ConfigurableResource):
 def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "warehouse": DuckDBResource(database=str(settings.duckdb_path())),
+            "warehouse": Warehouse(),
             "simulation": SimulationSettings(),
             "analysis": AnalysisSettings(),
         }

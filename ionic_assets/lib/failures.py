@@ -5,14 +5,14 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from ionic_assets.science.errors import InputError, NotEstimable
+from ionic_assets.science.errors import InputError, NotConverged, NotEstimable
 
 
 @contextmanager
 def clear_failure() -> Iterator[None]:
-    """Re-raise bad input, or a file that cannot be read or written (disk full, permissions),
-    as a `dg.Failure` whose description is the one-line cause."""
+    """Re-raise bad input, a calculation that did not converge, or a file that cannot be read or
+    written (disk full, permissions), as a `dg.Failure` whose description is the one-line cause."""
     try:
         yield
-    except (InputError, NotEstimable, OSError) as exc:
+    except (InputError, NotEstimable, NotConverged, OSError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None

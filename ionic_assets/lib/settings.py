@@ -1,6 +1,8 @@
 """Where the platform keeps its data, from the environment.
 
-IONIC_ASSETS_HOME  data home (default `data/home`): DuckDB file, trajectories, reports.
+IONIC_ASSETS_HOME  data home (default `data/home`): DuckDB file, trajectories, reports, unless
+                   IONIC_ASSETS_STORAGE_URL puts those elsewhere (see `lib/storage.py`, which
+                   the assets write through).
 OBELIX_DATA_DIR    a local OBELiX release laid out as `obelix-data` expects; when unset the
                    package downloads release v1.2.0-data into `data/obelix` once.
 """
@@ -25,10 +27,6 @@ def duckdb_path() -> Path:
 
 def trajectories_dir() -> Path:
     return home_dir() / "trajectories"
-
-
-def reports_dir() -> Path:
-    return home_dir() / "reports"
 
 
 def obelix_dir() -> Path:

@@ -3,52 +3,49 @@
 The base URL comes from IONIC_ASSETS_STORAGE_URL and defaults to IONIC_ASSETS_HOME, so nothing
 changes locally. In a cluster it is either a volume mounted at the same path in every pod (a
 plain path, deploy/helm/values.yaml's default) or object storage that every pod can reach:
-`s3://bucket/ionic` (needs `s3fs`), `gs://bucket/ionic` (`gcsfs`), `file:///mnt/ionic`, or
-`memory://ionic` in tests. Paths below the base are relative POSIX paths, the same that
-`settings` uses below IONIC_ASSETS_HOME:
+`s3://bucket/ionic` (the `s3` extra, s3fs), `gs://bucket/ionic` (gcsfs), `file:///mnt/ionic`, or
+`memory://ionic` in tests. Paths below the base are relative POSIX paths:
 
-    ionic.duckdb                                                      the warehouse (DUCKDB)
-    trajectories/<method>/<protocol>/<material>/<T>K.h5               md_trajectories
-    reports/...                                                       figures and tables
+    ionic.duckdb                                                the warehouse (DUCKDB)
+    ionic.duckdb.lock                                           its writer's lock, while held
+    trajectories/<method>/<protocol>/<material>/<T>K.h5         md_trajectories (HDF5)
+    trajectories/.../<T>K.h5.ckpt, <T>K.h5.ckpt.prev            its MD checkpoints
+    trajectories/.../<T>K.dft/                                  a DFT engine's restart files
+    reports/parity.html, reports/<method>/<material>/msd.html   figures (+ .png previews)
 
-Wiring (where the assets change, nothing else does):
+Who uses what:
 
-    store = ArtifactStore.from_env()
+- `lib.warehouse.Warehouse` (the `warehouse` resource) opens the DuckDB file through
+  `duckdb_file`: writers one at a time, readers on a snapshot.
+- md_trajectories runs the MD inside `simulation_files(rel)`: local working files, downloaded
+  first when the store has them (a resumed run), uploaded after every checkpoint
+  (`run_nvt(on_checkpoint=files.sync)`) and when the run ends, failed or not. It records
+  `url(rel)` as the row's `trajectory_path`.
+- diffusion_estimates reads that trajectory with `local_copy(relpath(url), "r")`.
+- `lib.reports.publish_figures` writes figures locally and publishes them under `reports/`.
 
-    # a library that needs a real file (h5py, kaleido): write locally, publish on success
-    rel = f"trajectories/{method.key}/{protocol}/{material}/{T:g}K.h5"
-    with store.local_copy(rel, "w") as path:      # path: a local pathlib.Path, not yet there
-        md.run_nvt(..., path, ...)
-    row["trajectory_path"] = store.url(rel)       # what other pods open
-
-    rel = store.relpath(row["trajectory_path"])   # downstream step, maybe in another pod
-    with store.local_copy(rel, "r") as path:
-        ...read it (h5py, kinisi)...               # the real file on a local store
-
-    # the DuckDB warehouse: one writer at a time across pods (a lock file beside it), written to
-    # a local copy and published atomically; e.g. in a DuckDBResource subclass:
-    with store.duckdb_file(write=True) as path, duckdb.connect(str(path)) as conn:
-        replace_rows(conn, ...)
-    with store.duckdb_file(write=False) as path:  # a consistent snapshot, no lock
-        ...duckdb.connect(str(path), read_only=True)...
-
-On a local base (a path or file://) `local_copy(rel, "r")` and `duckdb_file(write=True)` hand
-out the real file (no copy), and "w" writes beside the target and renames it into place, so a
-crash never leaves half a file; on object storage files go through a temporary directory and
-are uploaded whole (an object store publishes an object only when its upload completes).
+On a local base (a path or file://) everything hands out the real files (no copies) and
+`url()` is the plain path, as IONIC_ASSETS_HOME paths always were; `local_copy(rel, "w")` writes
+beside the target and renames it into place, so a crash never leaves half a file. On object
+storage files go through a temporary directory and are uploaded whole (an object store publishes
+an object only when its upload completes).
 
 The DuckDB lock is a file `<db>.lock` created exclusively (fsspec mode "xb": O_EXCL locally,
-atomic in memory://, a conditional put on backends that support it) holding its owner and
-creation time; a lock older than `stale_after_s` (its owner died) is broken. Writes take
-seconds, so the default stale time (1 h) is far beyond any live holder. Where a backend cannot
-create exclusively the lock falls back to write-then-read-back, which is not race-free: use a
-shared volume, or the pool limit of 1 documented in deploy/README.md, for such backends.
+atomic in memory://, a conditional put on backends that support it) holding its owner (host,
+PID, PID namespace) and creation time. A waiting writer gives up after `timeout_s` (600 s) with
+an error naming the holder. A holder's lock is broken when its process is gone: at once when it
+ran on the same host in the same PID namespace (a killed step subprocess of the local executor),
+else once the lock is older than `stale_after_s` (1 h; writes take seconds, so far beyond any
+live holder: a pod killed while writing). Where a backend cannot create exclusively the lock
+falls back to write-then-read-back, which is not race-free: use a shared volume with such
+backends (deploy/README.md, "Shared storage").
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import posixpath
 import shutil
@@ -57,6 +54,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import fsspec
@@ -66,10 +64,19 @@ from ionic_assets.lib import settings
 
 STORAGE_URL_ENV = "IONIC_ASSETS_STORAGE_URL"
 DUCKDB = "ionic.duckdb"
+#: The MD runner's files beside a trajectory `X.h5` (science/md.py), in upload order: the
+#: trajectory before the checkpoints, so the store never holds a checkpoint newer than its frames.
+CHECKPOINT_SUFFIXES = ("", ".ckpt.prev", ".ckpt")
+
+#: Seconds after which the guard of a lock breaker that died is removed (a break takes ms).
+BREAK_STALE_S = 60.0
+
+logger = logging.getLogger(__name__)
 
 
-class StorageError(RuntimeError):
-    """An artifact is missing, or the storage lock could not be had or was lost."""
+class StorageError(OSError):
+    """An artifact is missing or could not be stored, or the storage lock could not be had or
+    was lost. An OSError, so assets report it in one line (`lib.failures.clear_failure`)."""
 
 
 def default_base_url() -> str:
@@ -215,9 +222,61 @@ class ArtifactStore:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    # -- simulations: long runs that checkpoint ------------------------------------------------
+
+    @contextlib.contextmanager
+    def simulation_files(self, relpath: str | os.PathLike) -> Iterator[SimulationFiles]:
+        """Local working files of the simulation whose trajectory is `relpath` (`X.h5`).
+
+        Yields a SimulationFiles: `path`, the local `X.h5` (the MD runner writes `X.h5.ckpt` and
+        `X.h5.ckpt.prev` beside it), and `workdir`, the local engine work folder `X.dft/` (not
+        created). On a local store these are the real files and `sync()` does nothing. On object
+        storage they are in a temporary directory: what the store holds of them (an interrupted
+        run's frames, checkpoints and restart files) is downloaded first; `sync()` uploads what
+        changed (pass it as `run_nvt(on_checkpoint=...)`); and when the block ends, normally or
+        by an exception (a failed run keeps its frames and checkpoints), what changed since the
+        last sync is uploaded, then the temporary directory is removed.
+        If that last upload fails, the temporary directory is kept and the error names it.
+        """
+        rel = _clean_relpath(relpath)
+        workdir_rel = str(PurePosixPath(rel).with_suffix(".dft"))
+        if self.is_local:
+            path = Path(self.path(rel))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield SimulationFiles(path, Path(self.path(workdir_rel)))
+            return
+        tmp = Path(tempfile.mkdtemp(prefix="ionic-sim-"))
+        files = SimulationFiles(
+            tmp / PurePosixPath(rel).name,
+            tmp / PurePosixPath(workdir_rel).name,
+            _store=self,
+            _relpath=rel,
+        )
+        try:
+            files.download()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            yield files
+        except BaseException as exc:
+            try:
+                files.publish()
+            except Exception as upload:  # the run's own error stays the one raised
+                logger.error("%s: files of the failed run not stored: %s", self.url(rel), upload)
+                exc.add_note(f"and its files could not be stored: {upload}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        files.publish()
+        shutil.rmtree(tmp, ignore_errors=True)
+
     # -- the DuckDB warehouse -----------------------------------------------------------------
 
     def lock(self, relpath: str | os.PathLike, **kwargs) -> StorageLock:
+        """The lock of `relpath` (`<relpath>.lock`); polled every 0.05 s on a local store, every
+        0.5 s on object storage (each poll is a request) unless `poll_s` says otherwise."""
+        kwargs.setdefault("poll_s", 0.05 if self.is_local else 0.5)
         return StorageLock(self.fs, self.path(f"{_clean_relpath(relpath)}.lock"), **kwargs)
 
     @contextlib.contextmanager
@@ -245,9 +304,11 @@ class ArtifactStore:
                 snapshot = Path(tmp) / name
                 if self.is_local and self.exists(relpath):
                     # DuckDB refuses a second process on a file open for writing: copy it
-                    # between writers.
+                    # between writers, with the write-ahead log a crashed writer left, if any.
                     with self.lock(relpath, timeout_s=timeout_s, stale_after_s=stale_after_s):
                         shutil.copyfile(self.path(relpath), snapshot)
+                        with contextlib.suppress(FileNotFoundError):
+                            shutil.copyfile(f"{self.path(relpath)}.wal", f"{snapshot}.wal")
                 elif self.exists(relpath):
                     self.get(relpath, snapshot)  # uploads are whole: no lock needed
                 yield snapshot
@@ -271,8 +332,119 @@ class ArtifactStore:
                 shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _process_identity() -> dict:
+    """This process as a lock records it: host name, PID and (Linux) PID namespace."""
+    identity = {"host": socket.gethostname(), "pid": os.getpid()}
+    with contextlib.suppress(OSError):
+        identity["pidns"] = os.readlink("/proc/self/ns/pid")
+    return identity
+
+
+def _holder_is_gone(record: dict) -> bool:
+    """True when the lock's holder ran on this host in this PID namespace and its process no
+    longer exists. Unknowable otherwise (another pod or machine): False."""
+    here = _process_identity()
+    pid = record.get("pid")
+    if "pidns" not in here or not isinstance(pid, int) or pid <= 0:
+        return False
+    if (record.get("host"), record.get("pidns")) != (here["host"], here["pidns"]):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, another user's
+        return False
+    return False
+
+
+@dataclass
+class SimulationFiles:
+    """The local files of one simulation, kept in step with the store (see
+    `ArtifactStore.simulation_files`).
+
+    path: the local HDF5 trajectory `X.h5`; its checkpoints are `X.h5.ckpt` and `X.h5.ckpt.prev`.
+    workdir: the local engine work folder `X.dft/` (a DFT code's restart files), not created.
+    """
+
+    path: Path
+    workdir: Path
+    _store: ArtifactStore | None = field(default=None, repr=False)
+    _relpath: str = field(default="", repr=False)
+    #: (mtime_ns, size) of each local file as last downloaded or uploaded, by store path.
+    _synced: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def _pairs(self) -> list[tuple[Path, str]]:
+        """(local file, store path) of every file to keep, in upload order: the engine's files,
+        then the trajectory, then its checkpoints (see CHECKPOINT_SUFFIXES)."""
+        workdir_rel = str(PurePosixPath(self._relpath).with_suffix(".dft"))
+        pairs = []
+        if self.workdir.is_dir():
+            for local in sorted(p for p in self.workdir.rglob("*") if p.is_file()):
+                pairs.append((local, f"{workdir_rel}/{local.relative_to(self.workdir).as_posix()}"))
+        for suffix in CHECKPOINT_SUFFIXES:
+            pairs.append((self.path.with_name(self.path.name + suffix), self._relpath + suffix))
+        return pairs
+
+    def download(self) -> None:
+        """Copy what the store holds of this simulation into the local files."""
+        store = self._store
+        if store is None:
+            return
+        workdir = store.path(PurePosixPath(self._relpath).with_suffix(".dft"))
+        remote = [store.path(self._relpath + suffix) for suffix in CHECKPOINT_SUFFIXES]
+        if store.fs.isdir(workdir):
+            remote += store.fs.find(workdir)
+        parent = PurePosixPath(self._relpath).parent
+        for source in remote:
+            if not store.fs.isfile(source):
+                continue
+            rel = store.relpath(store.fs.unstrip_protocol(source))
+            local = store.get(rel, self.path.parent / PurePosixPath(rel).relative_to(parent))
+            self._synced[rel] = _stamp(local)
+
+    def publish(self) -> None:
+        """Upload every local file that changed since it was downloaded or last uploaded (a
+        no-op on a local store). Raises StorageError when an upload fails."""
+        if self._store is None:
+            return
+        for local, rel in self._pairs():
+            if not local.is_file():
+                continue
+            stamp = _stamp(local)
+            if self._synced.get(rel) == stamp:
+                continue
+            try:
+                self._store.put(local, rel)
+            except (OSError, ValueError) as exc:
+                raise StorageError(
+                    f"cannot store {local} at {self._store.url(rel)}: {exc}; the local files "
+                    f"are kept in {self.path.parent}"
+                ) from exc
+            self._synced[rel] = stamp
+
+    def sync(self) -> None:
+        """publish(), for a checkpoint callback: a failed upload is logged, not raised, so a
+        transient storage error does not stop a long run; the next sync and the final upload
+        when the `simulation_files` block ends try again (and that one raises)."""
+        try:
+            self.publish()
+        except StorageError as exc:
+            logger.warning("checkpoint not stored yet, retried at the next one: %s", exc)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 class StorageLock:
-    """An exclusive lock file on an fsspec filesystem, with owner, timestamp and stale timeout."""
+    """An exclusive lock file on an fsspec filesystem, with owner, timestamp and stale timeout.
+
+    Waiting for it ends after `timeout_s` with a StorageError naming the holder. A holder's lock
+    is broken when its process is gone (same host and PID namespace: checked at once) or the
+    lock is older than `stale_after_s` (its owner died elsewhere). Times in seconds.
+    """
 
     def __init__(
         self,
@@ -292,7 +464,9 @@ class StorageLock:
         self.held = False
 
     def _record(self) -> bytes:
-        return json.dumps({"owner": self.owner, "created": time.time()}).encode()
+        return json.dumps(
+            {"owner": self.owner, "created": time.time(), **_process_identity()}
+        ).encode()
 
     def read(self) -> dict | None:
         """The current lock record, or None when there is no lock."""
@@ -333,18 +507,53 @@ class StorageLock:
                 self.held = True
                 return self
             record = self.read()
-            if record is not None and time.time() - float(record.get("created", 0)) > (
-                self.stale_after_s
-            ):
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm_file(self.path)  # its owner is gone; contend again at once
-                continue
+            if record is not None and self._abandoned(record) and self._break(record):
+                continue  # its owner is gone; contend again at once
             if time.monotonic() >= deadline:
                 holder = record.get("owner") if record else "unknown"
                 raise StorageError(
-                    f"lock {self.path}: still held by {holder} after {self.timeout_s:g} s"
+                    f"lock {self.path}: still held by {holder} after {self.timeout_s:g} s "
+                    f"(if that process is gone, delete the lock file; it is broken by itself "
+                    f"once older than {self.stale_after_s:g} s)"
                 )
             time.sleep(self.poll_s)
+
+    def _abandoned(self, record: dict) -> bool:
+        age_s = time.time() - float(record.get("created", 0))
+        return age_s > self.stale_after_s or _holder_is_gone(record)
+
+    def _break(self, judged: dict) -> bool:
+        """Remove the lock judged abandoned (`judged`, as read), unless it changed meanwhile.
+
+        One breaker at a time (`<lock>.break`, created exclusively), which re-reads the lock
+        before removing it: two waiters that both saw the dead holder's lock must not remove the
+        new lock that the faster one took. Returns whether the lock was removed. A breaker that
+        died leaves its guard, removed once older than BREAK_STALE_S.
+        """
+        guard = f"{self.path}.break"
+        try:
+            with self.fs.open(guard, "xb") as f:
+                f.write(self._record())
+        except FileExistsError:
+            with contextlib.suppress(OSError, ValueError, NotImplementedError, AttributeError):
+                if time.time() - self.fs.modified(guard).timestamp() > BREAK_STALE_S:
+                    self.fs.rm_file(guard)
+            return False
+        except (ValueError, NotImplementedError):
+            guard = None  # no exclusive create on this backend: not race-free (see module doc)
+        try:
+            current = self.read()
+            same = current is not None and all(
+                current.get(k) == judged.get(k) for k in ("owner", "created")
+            )
+            if same:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(self.path)
+            return same or current is None
+        finally:
+            if guard is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(guard)
 
     def check(self) -> None:
         """Raise StorageError unless the lock file still names this owner."""

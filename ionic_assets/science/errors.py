@@ -11,3 +11,7 @@ class InputError(ValueError):
 
 class NotEstimable(ValueError):
     """The data are valid but do not determine the quantity (too short, no Li motion, one T)."""
+
+
+class NotConverged(RuntimeError):
+    """A calculation did not converge even after its retry policy (e.g. a DFT SCF at a step)."""

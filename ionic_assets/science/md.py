@@ -48,8 +48,8 @@ from ionic_assets.science import trajectory_store as store
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import LoadedModel
 from ionic_assets.science.protocols import Protocol
+from ionic_assets.science.trajectory import LI, framework_rmsd_A
 
-LITHIUM = 3
 # The protocol fields that shape the trajectory and its statistics. Others (checkpoint and
 # progress cadence, guards, analysis settings, name) may change between a kill and the resume.
 TRAJECTORY_FIELDS = (
@@ -147,12 +147,16 @@ def run_nvt(
     trajectory_path: str | Path,
     on_progress: Callable[[MDProgress], None] | None = None,
     provenance: dict | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
 ) -> MDResult:
     """Run (or resume, or return the finished) NVT trajectory of `atoms` at `temperature_K`.
 
     Velocities are drawn from the Maxwell-Boltzmann distribution with `seed`, the centre-of-mass
     momentum removed and the kinetic energy scaled to exactly `temperature_K`. `atoms` is not
     modified. A `LoadedModel` adds its identity to the provenance and its device to the cost.
+    `on_checkpoint` is called right after each periodic checkpoint is written, when the
+    trajectory file holds exactly the checkpoint's frames (e.g. to copy both to shared storage);
+    the final state, written when the run completes, is the caller's to keep once this returns.
 
     Raises:
         MDGuardError: a guard stopped the run; the frames so far stay readable.
@@ -160,6 +164,7 @@ def run_nvt(
         InputError: the trajectory path holds another run, or the input is unusable.
     """
     run = _Run(atoms, calculator, protocol, float(temperature_K), int(seed), Path(trajectory_path))
+    run.on_checkpoint = on_checkpoint
     return run.execute(on_progress, provenance or {})
 
 
@@ -210,10 +215,11 @@ class _Run:
             self.model_identity, self.device = {"calculator": _class_path(calculator)}, "cpu"
         self.atoms = atoms.copy()
         self.atoms.calc = calculator
-        self.framework = np.flatnonzero(atoms.numbers != LITHIUM)
+        self.framework = np.flatnonzero(atoms.numbers != LI)
         self.frames: list[tuple[np.ndarray, float, int]] = []
         self.masses = atoms.get_masses()[:, np.newaxis]
         self.kinetic_to_K = 2 / (3 * len(atoms) * units.kB)
+        self.on_checkpoint: Callable[[], None] | None = None  # see run_nvt
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -266,6 +272,8 @@ class _Run:
         _THERMOSTAT_STATE[self.protocol.thermostat.class_path][1](self.dyn, arrays)
         self.state = _State(**meta["state"], **{name: arrays[name] for name in _State.ARRAYS})
         self.state.n_invocations += 1
+        if hasattr(self.atoms.calc, "md_step"):  # DFT calculators name the failing step
+            self.atoms.calc.md_step = self.state.step
         # Frames written after this checkpoint (kill between the two writes) are dropped.
         store.truncate_frames(self.path, self.state.n_frames)
 
@@ -392,9 +400,7 @@ class _Run:
         positions = self.atoms.get_positions()
         self.frames.append((positions, step * self.protocol.timestep_fs / 1000, step))
         if len(self.framework):
-            displacement = positions[self.framework] - self.state.framework_ref_A
-            displacement -= displacement.mean(axis=0)  # the framework's drift is not melting
-            rmsd = float(np.sqrt((displacement**2).sum(axis=1).mean()))
+            rmsd = framework_rmsd_A(positions[self.framework], self.state.framework_ref_A)
             self.state.rmsd_last_A = rmsd
             self.state.rmsd_max_A = max(rmsd, self.state.rmsd_max_A or 0.0)
 
@@ -437,6 +443,8 @@ class _Run:
         self._flush_frames()
         self._update_cost()
         self._write_checkpoint(None)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
     def _update_cost(self) -> None:
         state = self.state

@@ -15,7 +15,7 @@ non-ergodicity known for small cells, and requires upper-triangular cells.)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -136,6 +136,22 @@ def _validate(p: Protocol) -> None:
             f"{where}: thermostat {p.thermostat.class_path!r} not supported "
             f"(supported: {', '.join(SUPPORTED_THERMOSTATS)})"
         )
+
+
+#: Protocol fields that only set how often a run reports and checkpoints, not its trajectory.
+CADENCE_FIELDS = ("checkpoint_interval_steps", "progress_interval_steps")
+
+
+def with_cadence(protocol: Protocol, cadence: dict) -> Protocol:
+    """`protocol` with other checkpoint/progress intervals (steps), e.g. every step for DFT,
+    whose steps take minutes; InputError for any other field (it would change the science)."""
+    unknown = sorted(set(cadence) - set(CADENCE_FIELDS))
+    if unknown:
+        raise InputError(
+            f"protocol {protocol.name!r}: cadence may set only {', '.join(CADENCE_FIELDS)}, "
+            f"not {', '.join(unknown)}"
+        )
+    return replace(protocol, **cadence)
 
 
 def protocol_from_dict(name: str, config: dict) -> Protocol:

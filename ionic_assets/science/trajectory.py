@@ -15,6 +15,14 @@ import numpy as np
 LI = 3
 
 
+def framework_rmsd_A(positions_A: np.ndarray, reference_A: np.ndarray) -> float:
+    """RMS displacement (Angstrom) of framework atoms from their reference positions, with the
+    framework's common drift removed (drift is not melting). Arrays are (n_atoms, 3)."""
+    displacement = positions_A - reference_A
+    displacement = displacement - displacement.mean(axis=0)
+    return float(np.sqrt((displacement**2).sum(axis=1).mean()))
+
+
 @dataclass(frozen=True)
 class Trajectory:
     """An MD trajectory ready for transport analysis.
@@ -50,6 +58,14 @@ class Trajectory:
     @property
     def volume_A3(self) -> float:
         return float(abs(np.linalg.det(self.cell_A)))
+
+    def framework_rmsd_max_A(self) -> float | None:
+        """Largest `framework_rmsd_A` (non-Li atoms) over frames from the first; None if all Li."""
+        framework = np.flatnonzero(self.numbers != LI)
+        if len(framework) == 0:
+            return None
+        start = self.positions_A[0, framework]
+        return max(framework_rmsd_A(frame[framework], start) for frame in self.positions_A)
 
     def indices_of(self, atomic_number: int) -> np.ndarray:
         """Indices of the atoms of one element (3 for Li)."""

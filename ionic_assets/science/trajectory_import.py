@@ -25,9 +25,11 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from ase.data import chemical_symbols
 
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory import Trajectory
+from ionic_assets.science.trajectory_store import read_trajectory, write_trajectory
 
 FORMATS = ("extxyz", "traj", "vasp-xdatcar", "vasp-xml", "h5")
 #: Largest consecutive-frame move, as a fraction of a lattice vector, accepted as unambiguous.
@@ -35,6 +37,8 @@ AMBIGUOUS_FRACTION = 0.4
 CELL_RTOL = 1e-6
 MIN_CELL_VOLUME_A3 = 1e-3
 FS_PER_PS = 1000.0
+#: Largest difference (K) between the temperature a file records and the one it is filed under.
+TEMPERATURE_TOLERANCE_K = 1.0
 
 
 def load_trajectory(
@@ -71,6 +75,62 @@ def load_trajectory(
     return traj
 
 
+def import_trajectory(
+    source: str | Path,
+    destination: str | Path,
+    *,
+    temperature_K: float,
+    expected_numbers,
+    provenance: dict,
+    fmt: str | None = None,
+    timestep_fs: float | None = None,
+    frame_stride: int | None = None,
+) -> Trajectory:
+    """Validate a trajectory computed elsewhere and copy it into a platform HDF5 file.
+
+    Checks (InputError naming the file): readable with a time axis (see `load_trajectory`), the
+    temperature it records (if any) within `TEMPERATURE_TOLERANCE_K` of `temperature_K`, and
+    the species of the material `expected_numbers` (atomic numbers) in the same proportions.
+    The destination is written atomically; the source is never modified. Returns the trajectory
+    with `provenance` as its metadata, the source file's own under "source_metadata".
+    """
+    trajectory = load_trajectory(
+        source, fmt=fmt, timestep_fs=timestep_fs, frame_stride=frame_stride
+    )
+    recorded = trajectory.temperature_K
+    if recorded is not None and abs(recorded - temperature_K) > TEMPERATURE_TOLERANCE_K:
+        raise InputError(
+            f"trajectory {source}: run at {recorded:g} K, registered for {temperature_K:g} K"
+        )
+    check_species(trajectory, expected_numbers, source=str(source))
+    trajectory = dataclasses.replace(trajectory, temperature_K=float(temperature_K))
+    stride = trajectory.metadata.get("frame_interval_steps") or frame_stride or 1
+    provenance = {**provenance, "source_metadata": trajectory.metadata}
+    write_trajectory(
+        destination, trajectory, frame_interval_steps=int(stride), provenance=provenance
+    )
+    return dataclasses.replace(trajectory, metadata=provenance)
+
+
+def check_species(trajectory: Trajectory, expected_numbers, *, source: str) -> None:
+    """InputError unless `trajectory` holds the elements of `expected_numbers` (atomic numbers
+    of the material, any cell size) in the same proportions."""
+    found = dict(zip(*np.unique(trajectory.numbers, return_counts=True), strict=True))
+    expected = dict(zip(*np.unique(np.asarray(expected_numbers), return_counts=True), strict=True))
+    n_found, n_expected = sum(found.values()), sum(expected.values())
+    if found.keys() != expected.keys() or any(
+        found[z] * n_expected != expected[z] * n_found for z in expected
+    ):
+        raise InputError(
+            f"trajectory {source}: species {_formula(found)} do not match the material's "
+            f"{_formula(expected)}"
+        )
+
+
+def _formula(counts: dict) -> str:
+    return " ".join(f"{chemical_symbols[z]}{n}" for z, n in sorted(counts.items()))
+
+
 def unwrap_positions(positions_A: np.ndarray, cell_A: np.ndarray, *, source: str) -> np.ndarray:
     """Unwrapped copy of (n_frames, n_atoms, 3) Cartesian positions in a fixed cell (rows).
 
@@ -104,8 +164,6 @@ def _guess_format(path: Path) -> str:
 
 
 def _read_platform_h5(path: Path, temperature_K, timestep_fs, frame_stride) -> Trajectory:
-    from ionic_assets.science.trajectory_store import read_trajectory  # h5py only when needed
-
     if timestep_fs is not None or frame_stride is not None:
         raise InputError(
             f"trajectory {path}: .h5 files carry their own time axis; "

@@ -76,6 +76,30 @@ def create_trajectory_file(
         )
 
 
+def write_trajectory(
+    path: str | Path, trajectory: Trajectory, *, frame_interval_steps: int, provenance: dict
+) -> None:
+    """Write a whole `Trajectory` (e.g. an imported one) as a platform trajectory file.
+
+    `frame_interval_steps` is the number of MD steps between frames; the time step (fs) stored
+    is the frame interval divided by it. Frames must be evenly spaced in time.
+    """
+    intervals_ps = np.diff(trajectory.time_ps)
+    if len(intervals_ps) == 0 or not np.allclose(intervals_ps, intervals_ps[0], rtol=1e-6):
+        raise InputError(f"trajectory {path}: needs >= 2 evenly spaced frames")
+    create_trajectory_file(
+        path,
+        numbers=trajectory.numbers,
+        cell_A=trajectory.cell_A,
+        temperature_K=trajectory.temperature_K,
+        timestep_fs=intervals_ps[0] * 1000 / frame_interval_steps,
+        frame_interval_steps=frame_interval_steps,
+        provenance=provenance,
+    )
+    steps = np.arange(trajectory.n_frames) * frame_interval_steps
+    append_frames(path, trajectory.positions_A, trajectory.time_ps, steps)
+
+
 def append_frames(
     path: str | Path, positions_A: np.ndarray, time_ps: np.ndarray, steps: np.ndarray
 ) -> int:

@@ -71,6 +71,7 @@ def _register(material, temperature_K, D_cm2_s, seed):
         "uses_gpu": False,
         "n_cpus": 2,
         "wall_time_s": 60.0 * seed,
+        "cpu_hours": 2 * 60.0 * seed / 3600,
     }
     import pandas as pd
 
@@ -160,6 +161,8 @@ def test_arrhenius_and_benchmark_against_hand_calculation(analysed):
     assert mae["mae_log10_sigma_reliable"] == pytest.approx(abs(gvd["log10_error"]))
     cost = _query("SELECT * FROM benchmark_cost").iloc[0]
     assert cost["median_wall_min"] == pytest.approx(7.0)  # median of 1, 2, 3, 11, 12, 13 minutes
+    assert cost["total_cpu_hours"] == pytest.approx(2 * (1 + 2 + 3 + 11 + 12 + 13) / 60)
+    assert (cost["n_gpus"], cost["n_cpus"]) == (0, 2)
 
 
 def test_rerun_replaces_rows_instead_of_duplicating(analysed, instance):

@@ -4,21 +4,27 @@ The definitions load with the environment deploy/helm/values.yaml gives the user
 instance has the K8sRunLauncher the chart configures, the executor is the one the definitions
 choose (k8s_job_executor), and dagster-k8s's own `K8sStepHandler.launch_step` builds the Job
 for the step of one (material, temperature) partition; only the Kubernetes API call is caught.
+DFT pods are sized by the partition's material (lib/k8s_executor.py); the expected sizes here are
+computed independently, from the CIF with pymatgen and numpy and the paper's rule by hand.
 """
 
 import base64
+import math
 import uuid
+import warnings
 import zlib
 from types import SimpleNamespace
 
 import dagster as dg
 import dagster_k8s.executor
+import numpy as np
 import pytest
 import yaml
 from dagster._config import process_config
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.execution.api import create_execution_plan
+from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from dagster._core.instance import DagsterInstance, InstanceType
 from dagster._core.origin import (
     DEFAULT_DAGSTER_ENTRY_POINT,
@@ -30,13 +36,18 @@ from dagster._core.storage.event_log import InMemoryEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.root import TemporaryLocalArtifactStorage
 from dagster._core.storage.runs import InMemoryRunStorage
+from dagster._core.storage.tags import get_multidimensional_partition_tag
 from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster._grpc.types import ExecuteStepArgs
 from dagster._serdes import deserialize_value
 from dagster_k8s import K8sRunLauncher
+from kubernetes.utils import parse_quantity
+from pymatgen.core import Structure
 
-from ionic_assets.lib.k8s import pod_tags
-from ionic_assets.lib.methods import load_methods
+from ionic_assets.defs.materials.partitions import material_partitions
+from ionic_assets.lib import k8s_executor
+from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
+from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.runner import load_definitions
 from ionic_assets_tests.conftest import SHARED_OBELIX
 from ionic_assets_tests.deploy import chart
@@ -79,22 +90,34 @@ def cluster(tmp_path_factory):
             yield SimpleNamespace(values=vals, instance=instance, defs=load_definitions())
 
 
-def launch_md_step(cluster, method, monkeypatch):
-    """The V1Job that k8s_job_executor submits for `method`'s md_trajectories at PARTITION."""
+def launch_md_step(
+    cluster, method, monkeypatch, partition=PARTITION, run_config=None, execution=None
+):
+    """The V1Job that k8s_job_executor submits for `method`'s md_trajectories at `partition`
+    (None: a run without partition tags), in a run with `run_config` whose executor has the
+    config `execution`. Returns the step key, the run, the Job as a dict, its namespace, and what
+    was logged on the step: [(level, message)]."""
     key = dg.AssetKey([method.key, "md_trajectories"])
     job_def = cluster.defs.resolve_implicit_job_def_def_for_assets([key])
     assert job_def.executor_def.name == "k8s"
 
-    run_config = ResolvedRunConfig.build(job_def, {})
+    full_run_config = {**(run_config or {})}
+    if execution is not None:
+        full_run_config["execution"] = {"config": execution}
+    resolved = ResolvedRunConfig.build(job_def, full_run_config)
     executor = job_def.executor_def.executor_creation_fn(
         dg.InitExecutorContext(
             job=InMemoryJob(job_def),
             executor_def=job_def.executor_def,
-            executor_config=run_config.execution.execution_engine_config,
+            executor_config=resolved.execution.execution_engine_config,
             instance=cluster.instance,
         )
     )
-    handler = executor._step_handler  # noqa: SLF001  (dagster_k8s.executor.K8sStepHandler)
+    # dagster-k8s's own executor and step handler, the handler extended by lib/k8s_executor.py.
+    assert type(executor) is StepDelegatingExecutor
+    handler = executor._step_handler  # noqa: SLF001
+    assert type(handler) is k8s_executor.PartitionSizedK8sStepHandler
+    assert isinstance(handler, dagster_k8s.executor.K8sStepHandler)
     submitted = []
     handler._api_client = SimpleNamespace(  # noqa: SLF001
         create_namespaced_job_with_retries=lambda body, namespace: submitted.append(
@@ -108,11 +131,15 @@ def launch_md_step(cluster, method, monkeypatch):
         SimpleNamespace(step_worker_starting=lambda *args, **kwargs: None),
     )
 
-    run_tags = {
-        "dagster/partition": str(PARTITION),
-        **{f"dagster/partition/{dim}": key for dim, key in PARTITION.keys_by_dimension.items()},
-    }
-    plan = create_execution_plan(job_def, run_config={}, tags=run_tags, instance_ref=None)
+    run_tags = {}
+    if partition is not None:
+        run_tags = {
+            "dagster/partition": str(partition),
+            **{f"dagster/partition/{d}": k for d, k in partition.keys_by_dimension.items()},
+        }
+    plan = create_execution_plan(
+        job_def, run_config=full_run_config, tags=run_tags, instance_ref=None
+    )
     step_key = next(s.key for s in plan.steps if s.key.startswith(method.key))
     origin = JobPythonOrigin(
         job_def.name,
@@ -128,19 +155,25 @@ def launch_md_step(cluster, method, monkeypatch):
         job_name=job_def.name,
         run_id=str(uuid.uuid4()),
         tags=run_tags,
+        run_config=full_run_config,
         job_code_origin=origin,
+    )
+    logged = []
+    log = SimpleNamespace(
+        info=lambda msg: logged.append(("info", msg)),
+        warning=lambda msg: logged.append(("warning", msg)),
     )
     context = SimpleNamespace(
         execute_step_args=ExecuteStepArgs(origin, run.run_id, [step_key]),
         dagster_run=run,
         instance=cluster.instance,
         step_tags={step_key: plan.get_step_by_key(step_key).tags},
-        get_step_context=lambda key: SimpleNamespace(step=plan.get_step_by_key(key)),
+        get_step_context=lambda key: SimpleNamespace(step=plan.get_step_by_key(key), log=log),
     )
     list(handler.launch_step(context))
     assert len(submitted) == 1
     job, namespace = submitted[0]
-    return step_key, run, job.to_dict(), namespace
+    return step_key, run, job.to_dict(), namespace, logged
 
 
 def _env(container: dict) -> dict[str, str]:
@@ -148,11 +181,52 @@ def _env(container: dict) -> dict[str, str]:
 
 
 SIMULATED = [m for m in load_methods().values() if m.kind in ("mlip", "dft")]
+DFT = [m for m in SIMULATED if m.kind == "dft"]
+GiB = 2**30
+
+
+def expected_n_atoms(material: str, min_width_A: float = 10.0) -> int:
+    """Atoms of the material's supercell, computed here from the CIF: the smallest diagonal
+    replication whose perpendicular widths (volume / area of the opposite face) reach
+    `min_width_A`, times the atoms of the (ordered) unit cell."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unit = Structure.from_file(SHARED_OBELIX / "all_randomized_cifs" / f"{material}.cif")
+    assert unit.is_ordered
+    a = unit.lattice.matrix
+    volume = abs(np.linalg.det(a))
+    widths = [volume / np.linalg.norm(np.cross(a[(i + 1) % 3], a[(i + 2) % 3])) for i in range(3)]
+    return len(unit) * math.prod(max(1, math.ceil(min_width_A / w)) for w in widths)
+
+
+def assert_sized_for(job: dict, n_atoms: int) -> None:
+    """A DFT pod of `n_atoms` atoms as the paper sizes it: one 64-CPU node, 16 GiB plus 1 GiB
+    per 16 atoms up to 32 GiB; limits equal to requests (the CPU limit is what the pod's cgroup
+    cpu.max, hence the MPI rank count, shows); no GPU; the CPU pool's placement is checked by
+    the caller."""
+    template = job["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    resources = container["resources"]
+    assert resources["requests"] == resources["limits"]
+    assert set(resources["requests"]) == {"cpu", "memory"}
+    assert resources["requests"]["cpu"] == "64"
+    memory = parse_quantity(resources["requests"]["memory"])
+    assert memory == min(32.0, 16.0 + n_atoms / 16) * GiB
+    # A memory-backed /dev/shm for Open MPI's shared-memory segments (4 MiB per rank).
+    assert {"name": "ionic-dshm", "mount_path": "/dev/shm"} in [
+        {k: m[k] for k in ("name", "mount_path")} for m in container["volume_mounts"]
+    ]
+    (shm,) = [v for v in template["spec"]["volumes"] if v["name"] == "ionic-dshm"]
+    assert shm["empty_dir"] == {"medium": "Memory", "size_limit": "1Gi"}
+    assert template["metadata"]["annotations"] == {
+        k8s_executor.SIZING_ANNOTATION: "supercell",
+        k8s_executor.N_ATOMS_ANNOTATION: str(n_atoms),
+    }
 
 
 @pytest.mark.parametrize("method", SIMULATED, ids=lambda m: m.name)
 def test_md_trajectories_step_job(cluster, method, monkeypatch):
-    step_key, run, job, namespace = launch_md_step(cluster, method, monkeypatch)
+    step_key, run, job, namespace, logged = launch_md_step(cluster, method, monkeypatch)
     env = chart.user_env(cluster.values)
     pool = "gpu" if method.uses_gpu else "cpu"
     tags = pod_tags(method)["dagster-k8s/config"]
@@ -163,20 +237,27 @@ def test_md_trajectories_step_job(cluster, method, monkeypatch):
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
 
-    # The image of the code location, unless the method's model family has one of its own.
-    family = str((method.settings.get("model") or {}).get("family", "")).upper()
-    assert container["image"] == env.get(f"IONIC_ASSETS_K8S_IMAGE_{family}", chart.IMAGE)
+    # The image of the code location, unless the method's engine has one of its own.
+    engine = method.engine.upper()
+    assert container["image"] == env.get(f"IONIC_ASSETS_K8S_IMAGE_{engine}", chart.IMAGE)
 
-    # Resources: GPU methods one nvidia.com/gpu (a limit, as Kubernetes requires), CPU/memory.
+    # Resources: GPU methods one nvidia.com/gpu (a limit, as Kubernetes requires), CPU/memory;
+    # DFT methods the CPUs and memory of this partition's material.
     resources = container["resources"]
     wanted = tags["container_config"]["resources"]
-    assert resources["requests"]["cpu"] == wanted["requests"]["cpu"]
     assert resources["requests"]["memory"] == resources["limits"]["memory"]
+    assert "nvidia.com/gpu" not in resources["requests"] or method.uses_gpu
     if method.uses_gpu:
+        assert {k: resources[k] for k in ("requests", "limits")} == wanted
         assert resources["limits"]["nvidia.com/gpu"] == "1"
         assert resources["requests"]["nvidia.com/gpu"] == "1"
+        assert "cpu" not in resources["limits"]
+        assert logged == []
+        assert not job["spec"]["template"]["metadata"]["annotations"]
     else:
-        assert "nvidia.com/gpu" not in resources["limits"]
+        assert_sized_for(job, expected_n_atoms(PARTITION.keys_by_dimension["material"]))
+        ((level, message),) = logged
+        assert level == "info" and f"{method.name}: DFT pod for material gvd" in message
     # Nothing from the deployment leaks into the step's requests (values set no `resources`).
     assert set(resources["limits"]) == set(wanted["limits"])
 
@@ -216,15 +297,122 @@ def test_md_trajectories_step_job(cluster, method, monkeypatch):
     assert pod["service_account_name"].endswith("user-deployments")
 
 
-def test_mace_steps_can_run_in_the_mace_only_image(cluster, monkeypatch):
-    """IONIC_ASSETS_K8S_IMAGE_MACE: MACE's md_trajectories pods use the MACE-only image."""
-    mace_image = "registry.example.org/ionic-assets:0.1.0-mace"
-    monkeypatch.setenv("IONIC_ASSETS_K8S_IMAGE_MACE", mace_image)
+def test_steps_run_in_the_image_of_their_engine(cluster, monkeypatch):
+    """IONIC_ASSETS_K8S_IMAGE_<ENGINE>: the md_trajectories pods of MACE methods in the MACE-only
+    image, of DFT methods in their engine's image; every other step in the code location's."""
+    images = {
+        "mace": "registry.example.org/ionic-assets:0.1.0-mace",
+        "cp2k": "registry.example.org/ionic-assets:0.1.0-cp2k",
+        "vasp": "registry.example.org/my-vasp:6.4",
+    }
+    for engine, image in images.items():
+        monkeypatch.setenv(f"IONIC_ASSETS_K8S_IMAGE_{engine.upper()}", image)
     monkeypatch.setattr(cluster, "defs", load_definitions())
+    assert {m.engine for m in SIMULATED} >= set(images)
     for method in SIMULATED:
-        if method.kind != "mlip":
-            continue
         job = launch_md_step(cluster, method, monkeypatch)[2]
         (container,) = job["spec"]["template"]["spec"]["containers"]
-        family = method.settings["model"]["family"]
-        assert container["image"] == (mace_image if family == "mace" else chart.IMAGE)
+        assert container["image"] == images.get(method.engine, chart.IMAGE), method.name
+        if method.kind == "dft":  # the image override and the sizing merge
+            assert_sized_for(job, expected_n_atoms("gvd"))
+
+
+@pytest.mark.parametrize("method", DFT, ids=lambda m: m.name)
+def test_dft_pods_are_sized_by_the_partitions_material(cluster, method, monkeypatch):
+    """A small and a large supercell: the paper's rule by hand, 16 GiB + n_atoms / 16 GiB."""
+    memory = {}
+    for material, n_atoms, GiB_by_hand, nodes in (
+        ("mdp", 84, 21.25, ""),
+        ("gvd", 192, 28.0, " (the paper's rule would use 3 nodes; a step pod is one node)"),
+    ):
+        assert expected_n_atoms(material) == n_atoms  # 42 atoms x 1x1x2; 4 atoms x 4x4x3
+        partition = dg.MultiPartitionKey({"material": material, "temperature_K": "1200"})
+        *_, job, _, logged = launch_md_step(cluster, method, monkeypatch, partition)
+        assert_sized_for(job, n_atoms)
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        memory[material] = parse_quantity(container["resources"]["limits"]["memory"])
+        assert memory[material] == GiB_by_hand * GiB
+        assert logged == [
+            (
+                "info",
+                f"{method.name}: DFT pod for material {material} sized for {n_atoms} atoms "
+                "(supercell of protocol paper, widths >= 10 Å): 64 CPUs and "
+                f"{int(GiB_by_hand * 1024)}Mi{nodes}",
+            )
+        ]
+    assert memory["mdp"] < memory["gvd"]
+
+
+def test_dft_pod_follows_the_runs_protocol(cluster, monkeypatch):
+    """`smoke` runs on the unit cell (widths >= 0 Å): gvd's 4 atoms, 16.25 GiB. The protocol
+    comes from the run config of the `simulation` resource, as the step itself reads it."""
+    method = DFT[0]
+    run_config = {"resources": {"simulation": {"config": {"protocol": "smoke"}}}}
+    *_, job, _, logged = launch_md_step(cluster, method, monkeypatch, run_config=run_config)
+    assert expected_n_atoms("gvd", 0.0) == 4
+    assert_sized_for(job, 4)
+    assert "protocol smoke, widths >= 0 Å" in logged[0][1]
+    # The deployment's IONIC_ASSETS_PROTOCOL when the run does not say.
+    monkeypatch.setenv("IONIC_ASSETS_PROTOCOL", "smoke")
+    assert_sized_for(launch_md_step(cluster, method, monkeypatch)[2], 4)
+
+
+@pytest.mark.parametrize(
+    "material, reason",
+    [
+        ("not-in-obelix", "no CIF in OBELiX"),
+        ("0ii", "partially occupied site"),  # genuinely disordered: the asset refuses it too
+        (None, "the run has no dagster/partition/material tag"),
+    ],
+)
+def test_dft_pod_falls_back_to_the_static_request(cluster, monkeypatch, material, reason):
+    """A material that cannot be sized keeps the method's static request, with a warning on the
+    step; the launch itself never fails for it."""
+    method = DFT[0]
+    partition = (
+        None
+        if material is None
+        else dg.MultiPartitionKey({"material": material, "temperature_K": "1000"})
+    )
+    *_, job, _, logged = launch_md_step(cluster, method, monkeypatch, partition)
+    template = job["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    static = pod_tags(method)["dagster-k8s/config"]["container_config"]["resources"]
+    assert {k: container["resources"][k] for k in ("requests", "limits")} == static
+    assert static["requests"] == static["limits"] == {"cpu": "64", "memory": "32Gi"}
+    assert template["spec"]["node_selector"] == {"ionic-assets/pool": "cpu"}
+    assert template["metadata"]["annotations"][k8s_executor.SIZING_ANNOTATION] == "fallback"
+    ((level, message),) = logged
+    assert level == "warning"
+    assert reason in message and "using the method's static request of 64 CPUs and 32Gi" in message
+
+
+def test_executor_per_step_config_still_wins_over_sizing(cluster, monkeypatch):
+    """`per_step_k8s_config` (executor config) is merged after the sizing, as after op tags."""
+    method = DFT[0]
+    override = {"container_config": {"resources": {"requests": {"cpu": "8"}}}}
+    execution = {"per_step_k8s_config": {f"{method.key}__md_trajectories": override}}
+    job = launch_md_step(cluster, method, monkeypatch, execution=execution)[2]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"]["cpu"] == "8"
+    sized_memory = min(32.0, 16.0 + expected_n_atoms("gvd") / 16) * GiB
+    assert parse_quantity(container["resources"]["requests"]["memory"]) == sized_memory
+
+
+def test_method_resources_override_the_sized_ones():
+    """`resources:` of a dft method in methods.yaml replaces the sized value, key by key."""
+    method = Method("dft-small-nodes", "dft", settings={"engine": "cp2k", "resources": {"cpu": 32}})
+    resources = dft_pod_resources(method, 192)
+    assert resources["requests"] == resources["limits"] == {"cpu": "32", "memory": "28672Mi"}
+
+
+def test_imported_steps_are_small():
+    """An imported trajectory is only copied: 1 CPU and 4Gi, no GPU, no CPU limit."""
+    method = Method("aimd-elsewhere", "imported")
+    config = pod_tags(method)["dagster-k8s/config"]
+    resources = config["container_config"]["resources"]
+    assert resources == {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
+
+
+def test_material_tag_is_the_partition_dimensions():
+    assert get_multidimensional_partition_tag(material_partitions.name) == k8s_executor.MATERIAL_TAG

@@ -209,7 +209,8 @@ def test_dockerfile_structure():
     for package in ("cp2k", "cp2k-data", "openmpi-bin", "chromium"):
         assert f" {package} " in f" {final_run} "
     # The two dependency families: MACE without its pin next to SevenNet; MACE alone with it.
-    assert '--no-deps "mace-torch==' in run and ".[chgnet,sevenn,mace]" in run
+    assert '--no-deps "mace-torch==' in run and ".[chgnet,sevenn,mace,s3]" in run
+    assert '".[s3]" "mace-torch==' in run  # both images reach s3:// storage (s3fs)
     assert "e3nn.__version__ == '0.4.4'" in run
 
 

@@ -226,3 +226,30 @@ def test_lock_without_exclusive_create(tmp_path, monkeypatch):
         with pytest.raises(StorageError):
             StorageLock(fs, path, timeout_s=0.2, poll_s=0.05).acquire()
     assert not fs.exists(path)
+
+
+def test_dead_holder_elsewhere_waits_for_the_stale_time(store):
+    """A holder on another host (another pod) cannot be checked: only its age breaks its lock."""
+    store.fs.makedirs(store.root, exist_ok=True)
+    record = {"owner": "pod-7:1:x", "created": time.time(), "host": "pod-7", "pid": 1}
+    store.fs.pipe_file(store.path("ionic.duckdb.lock"), json.dumps(record).encode())
+    with pytest.raises(StorageError, match="still held by pod-7:1:x"):
+        store.lock("ionic.duckdb", timeout_s=0.2, poll_s=0.05).acquire()
+    with store.lock("ionic.duckdb", timeout_s=2, stale_after_s=0.1, poll_s=0.05):
+        pass
+
+
+def test_breaking_a_lock_never_removes_a_newer_one(store):
+    """Two waiters saw the same dead holder's lock; the faster broke it and took a new lock.
+    The slower one's break must leave that new lock alone."""
+    store.fs.makedirs(store.root, exist_ok=True)
+    dead = {"owner": "gone", "created": time.time() - 7200, "host": "h", "pid": 1}
+    lock_path = store.path("ionic.duckdb.lock")
+    store.fs.pipe_file(lock_path, json.dumps(dead).encode())
+    slow = store.lock("ionic.duckdb", stale_after_s=3600)
+    judged = slow.read()
+    assert slow._abandoned(judged)
+    with store.lock("ionic.duckdb", timeout_s=2, stale_after_s=3600, poll_s=0.05) as fast:
+        assert not slow._break(judged)
+        fast.check()
+    assert not store.exists("ionic.duckdb.lock.break")

@@ -19,7 +19,22 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.neighborlist import NeighborList
 
+from ionic_assets.science.md import MDProgress
 from ionic_assets.science.protocols import Protocol, load_protocol
+
+
+class Interrupt(Exception):
+    """Raised from a progress callback to stop a run mid-way, as a crash would."""
+
+
+def interrupt_at(step: int):
+    """A progress callback that raises Interrupt at `step`."""
+
+    def on_progress(progress: MDProgress) -> None:
+        if progress.step == step:
+            raise Interrupt
+
+    return on_progress
 
 
 def li3n() -> Atoms:

@@ -6,7 +6,12 @@ production's DZVP keeps the CP2K runs to seconds; grids and everything else are 
 the energy's finite difference, against 0.001 eV/A at 400 Ry.)
 """
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +20,8 @@ from ase.build import bulk
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
-from ionic_assets.science.dft import cp2k
+from ionic_assets.science import md
+from ionic_assets.science.dft import cp2k, load_dft_method
 from ionic_assets.science.dft.cp2k import (
     Cp2kSettings,
     ScfNotConverged,
@@ -24,6 +30,8 @@ from ionic_assets.science.dft.cp2k import (
     element_kinds,
 )
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.protocols import protocol_from_dict
+from ionic_assets.science.trajectory_store import read_trajectory
 
 needs_cp2k = pytest.mark.skipif(
     not any(cp2k.shutil.which(name) for name in cp2k.BINARIES), reason="CP2K not installed"
@@ -99,7 +107,8 @@ def test_new_process_restarts_from_the_wavefunction_file(lithium, tmp_path):
         calc.close()
     out = (tmp_path / "cp2k.out").read_text()
     first, second = (int(n) for n in re.findall(r"SCF run converged in +(\d+) steps", out))
-    assert "This file does not exist" in out  # the first run warned and used the atomic guess
+    # Only the first run warned that the restart file is missing (and used the atomic guess).
+    assert out.count("User requested to restart the") == 1
     assert second < first
 
 
@@ -172,3 +181,92 @@ def test_command_uses_mpi_ranks_for_several_cores(monkeypatch):
     assert command.endswith("/usr/bin/mpiexec -n 64 /usr/bin/cp2k.psmp -s")
     monkeypatch.setattr(cp2k.shutil, "which", lambda name: None)
     assert cp2k.cp2k_command(4) == "env OMP_NUM_THREADS=4 /usr/bin/cp2k.psmp -s"
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_deep_work_directory(lithium, tmp_path):
+    """CP2K refuses input strings over 80 characters: a deep work directory must still run."""
+    deep = tmp_path / ("trajectories-" * 8) / "1000K.dft"
+    assert len(str(deep)) > 80
+    calc = build_cp2k_calculator(lithium, deep, ncores=1, settings=Cp2kSettings(**FAST))
+    try:
+        assert np.isfinite(calc.get_potential_energy(lithium.copy()))
+    finally:
+        calc.close()
+    assert (deep / "cp2k-RESTART.wfn").is_file() and (deep / "cp2k.out").is_file()
+
+
+RESUME_SCRIPT = """
+import sys
+from pathlib import Path
+from ase.build import bulk
+from ionic_assets.science import md
+from ionic_assets.science.dft import load_dft_method
+from ionic_assets_tests.science.test_dft_cp2k import FAST, tiny_protocol
+path = Path(sys.argv[1])
+atoms = bulk("Li", "bcc", a=3.44, cubic=True)
+model = load_dft_method("cp2k", atoms, path.with_suffix(".dft"), ncores=1, settings=FAST)
+md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
+"""
+
+
+def tiny_protocol(n_steps: int = 8):
+    """n_steps of 1 fs, every step a frame and a checkpoint, as the DFT methods run."""
+    return protocol_from_dict(
+        "tiny",
+        {
+            "timestep_fs": 1.0, "duration_ps": n_steps / 1000, "equilibration_ps": 0.0,
+            "diffusion_fit_start_ps": 0.0,
+            "thermostat": {"class": "ase.md.nose_hoover_chain.NoseHooverChainNVT",
+                           "params": {"tdamp_fs": 100.0, "tchain": 3, "tloop": 1}},
+            "frame_interval_steps": 1, "checkpoint_interval_steps": 1,
+            "progress_interval_steps": 1, "min_cell_width_A": 0.0,
+            "guards": {"min_interatomic_distance_A": 0.5, "distance_check_interval_steps": 1,
+                       "max_temperature_deviation": 10.0, "temperature_window_steps": 4},
+        },
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_cp2k
+def test_killed_aimd_resumes_from_its_last_step_and_wavefunction(tmp_path):
+    """SIGKILL the whole process group (Python, shell and CP2K) mid-run, as a pod eviction
+    does; the rerun continues from the last checkpointed step with CP2K's restart file."""
+    path = tmp_path / "1000K.h5"
+    ckpt = path.with_name(path.name + ".ckpt")
+    child = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, str(path)], start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and child.poll() is None:
+            checkpoint = md.load_checkpoint(ckpt) if ckpt.exists() else None
+            if checkpoint and checkpoint[1]["state"]["step"] >= 3:
+                break
+            time.sleep(0.2)
+        assert child.poll() is None, "the run ended before it could be killed"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    killed_at = md.load_checkpoint(ckpt)[1]["state"]["step"]
+    assert 3 <= killed_at < 8
+
+    output = path.with_suffix(".dft") / "cp2k.out"
+    before = len(output.read_text())
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True)
+    model = load_dft_method("cp2k", atoms, path.with_suffix(".dft"), ncores=1, settings=FAST)
+    try:
+        result = md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
+        # Step numbers continue where the run was killed (errors name the right MD step).
+        assert model.calculator.md_step == 8 + 1
+    finally:
+        model.calculator.close()
+    assert result.n_invocations == 2 and result.n_frames == 9
+    stored = read_trajectory(path)
+    assert np.round(stored.time_ps * 1000).tolist() == list(range(9))
+    out = output.read_text()
+    # The new process computed the checkpointed step again, then only the steps after it ...
+    assert out[before:].count("ENERGY| Total FORCE_EVAL") == 8 - killed_at + 1
+    # ... starting from the wavefunction file, which only the first process lacked.
+    assert out.count("User requested to restart the") == 1

@@ -139,8 +139,10 @@ def test_identity_records_settings_and_potcars(li3n, monkeypatch):
 
 
 def test_load_dft_method_gives_a_model_for_the_md_runner(li3n, vasp_env):
-    model = load_dft_method("dft-vasp", li3n, vasp_env / "run", ncores=4)
+    model = load_dft_method("vasp", li3n, vasp_env / "run", ncores=4)
     assert model.identity["name"] == "dft-vasp" and model.device == "cpu"
     assert model.atomic_numbers == frozenset({3, 7})
-    with pytest.raises(InputError, match="unknown DFT method"):
-        load_dft_method("dft-gaussian", li3n, vasp_env / "run")
+    with pytest.raises(InputError, match="unknown DFT engine 'gaussian'"):
+        load_dft_method("gaussian", li3n, vasp_env / "run")
+    with pytest.raises(InputError, match="vasp: takes no settings overrides"):
+        load_dft_method("vasp", li3n, vasp_env / "run", settings={"encut": 400})

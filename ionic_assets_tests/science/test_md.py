@@ -26,8 +26,10 @@ from ionic_assets.science.md import MDGuardError, MDProgress, load_checkpoint, r
 from ionic_assets.science.protocols import load_protocol
 from ionic_assets.science.trajectory_store import frame_count, read_trajectory
 from ionic_assets_tests.science._md_helpers import (
+    Interrupt,
     StatelessEMT,
     copper,
+    interrupt_at,
     li3n,
     short_protocol,
     write_random_mace_model,
@@ -132,18 +134,6 @@ def test_runner_integrates_exactly_like_ase_dynamics(tmp_path):
     state = load_checkpoint(Path(f"{path}.ckpt"))[0]
     assert np.array_equal(state["q"], plain.positions)
     assert np.array_equal(state["p"], plain.get_momenta())
-
-
-class Interrupt(Exception):
-    pass
-
-
-def interrupt_at(step: int):
-    def on_progress(progress: MDProgress) -> None:
-        if progress.step == step:
-            raise Interrupt
-
-    return on_progress
 
 
 @pytest.mark.slow

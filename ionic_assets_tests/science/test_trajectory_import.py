@@ -6,7 +6,12 @@ import pytest
 from ase import Atoms
 
 from ionic_assets.science.errors import InputError
-from ionic_assets.science.trajectory_import import load_trajectory, unwrap_positions
+from ionic_assets.science.trajectory import Trajectory, framework_rmsd_A
+from ionic_assets.science.trajectory_import import (
+    import_trajectory,
+    load_trajectory,
+    unwrap_positions,
+)
 
 # A triclinic cell, so that unwrapping has to work in fractional coordinates.
 CELL_A = np.array([[6.0, 0.0, 0.0], [1.0, 6.0, 0.0], [0.5, 0.5, 6.0]])
@@ -167,3 +172,83 @@ def test_missing_file_and_unknown_format(tmp_path):
         load_trajectory(tmp_path / "run.dat")
     with pytest.raises(InputError, match="unknown format"):
         load_trajectory(tmp_path / "run.dat", fmt="lammps")
+
+
+# --- import_trajectory: validate, then copy into the platform's format ---------------------------
+
+
+def import_into(tmp_path, source, **options):
+    defaults = dict(temperature_K=1100.0, expected_numbers=[3, 3, 3, 3, 8, 8], provenance={})
+    return import_trajectory(source, tmp_path / "out.h5", **{**defaults, **options})
+
+
+def test_import_copies_a_vasprun_into_a_platform_file(tmp_path):
+    source = tmp_path / "vasprun.xml"
+    write_vasprun(source, wrapped_frames(), potim_fs=1.5, tebeg_K=1100)
+    before = source.read_bytes()
+    # Li4O2 (the material) has the trajectory's Li2O proportions in another cell size.
+    imported = import_into(tmp_path, source, provenance={"method": "vasp-elsewhere"})
+    stored = load_trajectory(tmp_path / "out.h5")
+    assert np.allclose(stored.positions_A, true_positions(), atol=1e-5)
+    assert np.allclose(stored.time_ps, np.arange(N_FRAMES) * 0.0015)
+    assert stored.temperature_K == imported.temperature_K == 1100
+    assert stored.metadata["method"] == "vasp-elsewhere"
+    assert stored.metadata["source_metadata"]["format"] == "vasp-xml"  # what the file said
+    assert stored.metadata["timestep_fs"] == pytest.approx(1.5)
+    assert source.read_bytes() == before  # the source is never touched
+
+
+def test_import_takes_the_time_step_for_files_without_one(tmp_path):
+    source = tmp_path / "run.extxyz"
+    ase.io.write(source, wrapped_frames(), format="extxyz")
+    with pytest.raises(InputError, match="give timestep_fs and frame_stride"):
+        import_into(tmp_path, source)
+    import_into(tmp_path, source, timestep_fs=2.0, frame_stride=5)
+    stored = load_trajectory(tmp_path / "out.h5")
+    assert np.allclose(stored.time_ps, np.arange(N_FRAMES) * 0.01)
+    assert stored.metadata["frame_interval_steps"] == 5
+    assert stored.metadata["timestep_fs"] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("expected", "message"),
+    [
+        ([3, 3, 8, 8], "species Li2 O1 do not match the material's Li2 O2"),
+        ([3, 3, 9], "species Li2 O1 do not match the material's Li2 F1"),
+        ([3, 3, 8, 7], "species Li2 O1 do not match the material's Li2 N1 O1"),
+    ],
+)
+def test_import_refuses_other_species_and_writes_nothing(tmp_path, expected, message):
+    source = tmp_path / "vasprun.xml"
+    write_vasprun(source, wrapped_frames(), potim_fs=1.5, tebeg_K=1100)
+    with pytest.raises(InputError, match=message):
+        import_into(tmp_path, source, expected_numbers=expected)
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_import_refuses_a_run_at_another_temperature(tmp_path):
+    source = tmp_path / "vasprun.xml"
+    write_vasprun(source, wrapped_frames(), potim_fs=1.5, tebeg_K=900)
+    with pytest.raises(InputError, match="run at 900 K, registered for 1100 K"):
+        import_into(tmp_path, source)
+
+
+def test_framework_rmsd_by_hand():
+    reference = np.zeros((2, 3))
+    # One atom +1 A in x, the other -1 A: no drift; each moved 1 A, so the RMS is 1 A.
+    assert framework_rmsd_A(np.array([[1.0, 0, 0], [-1.0, 0, 0]]), reference) == pytest.approx(1)
+    # Both +1 A: pure drift, removed.
+    assert framework_rmsd_A(np.array([[1.0, 0, 0], [1.0, 0, 0]]), reference) == pytest.approx(0)
+
+
+def test_framework_rmsd_ignores_drift_and_li():
+    traj = load_trajectory_from_positions(true_positions())
+    # O stands still, Li moves: no framework displacement.
+    assert traj.framework_rmsd_max_A() == pytest.approx(0.0, abs=1e-12)
+    shaken = true_positions().copy()
+    shaken[:, 2] += np.array([0.3, 0.4, 0.0])  # the lone O shifts: that is pure drift
+    assert load_trajectory_from_positions(shaken).framework_rmsd_max_A() == pytest.approx(0.0)
+
+
+def load_trajectory_from_positions(positions):
+    return Trajectory(positions, np.arange(len(positions)) * 0.01, CELL_A, np.array([3, 3, 8]))

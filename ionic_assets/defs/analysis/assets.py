@@ -12,7 +12,6 @@ import json
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from ionic_assets.defs.materials.partitions import (
     material_partitions,
@@ -20,11 +19,11 @@ from ionic_assets.defs.materials.partitions import (
     simulation_partitions,
 )
 from ionic_assets.defs.resources import AnalysisSettings
-from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
-from ionic_assets.lib.warehouse import read_rows, upsert
+from ionic_assets.lib.reports import publish_figures
+from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
@@ -32,14 +31,21 @@ from ionic_assets.science.transport import Transport, analyze_transport
 
 MSD_CHECK = "msd_reliable"
 
-#: Refresh on any upstream update, even while some temperatures are still missing.
-REFRESH_WITH_MISSING_DEPS = dg.AutomationCondition.eager().without(
-    ~dg.AutomationCondition.any_deps_missing()
-)
+#: Refresh when any upstream partition updates, even while some temperatures are still missing.
+#: An update counts until the asset is next requested, and it wins over a request made before it:
+#: eager() also forgets it when the asset's own run ends later, so a dependency that finished
+#: during that run was never picked up (benchmark_table kept a stale table).
+REFRESH_WITH_MISSING_DEPS = (
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
+        dg.AutomationCondition.newly_requested()
+    )
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("any dependency updated since last requested")
 
 
-def _md_row(warehouse: DuckDBResource, method: Method, material: str, temperature_K: float):
-    with warehouse.get_connection() as conn:
+def _md_row(warehouse: Warehouse, method: Method, material: str, temperature_K: float):
+    with warehouse.get_connection(read_only=True) as conn:
         rows = read_rows(
             conn,
             "md_trajectories",
@@ -102,13 +108,15 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         description=f"Li tracer diffusion coefficient with 95% credible interval ({method.name}).",
     )
     def diffusion_estimates(
-        context: dg.AssetExecutionContext, analysis: AnalysisSettings, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext, analysis: AnalysisSettings, warehouse: Warehouse
     ):
         material, temperature_K = simulation_key(context)
         threshold = analysis.msd_threshold_A2
         with clear_failure():
             md_row = _md_row(warehouse, method, material, temperature_K)
-            trajectory = load_trajectory(md_row["trajectory_path"])
+            store = warehouse.artifacts()  # the trajectory may come from another pod's step
+            with store.local_copy(store.relpath(md_row["trajectory_path"]), "r") as path:
+                trajectory = load_trajectory(path)
             try:
                 transport = analyze_transport(
                     trajectory,
@@ -163,18 +171,16 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
     return diffusion_estimates
 
 
-def _write_material_figures(method: Method, material: str, points: pd.DataFrame, fit) -> dict:
-    base = settings.reports_dir() / method.key / material
+def _material_figures(method: Method, material: str, points: pd.DataFrame, fit) -> dict:
+    """The Arrhenius and MSD figures of one material by file name (published under
+    `reports/<method>/<material>/` on the artifact store)."""
     curves = points[["temperature_K", "msd_dt_ps", "msd_A2"]].explode(["msd_dt_ps", "msd_A2"])
-    curves = curves.rename(columns={"msd_dt_ps": "dt_ps"}).astype(float)
+    curves = curves.rename(columns={"msd_dt_ps": "dt_ps"})  # msd_figure drops not-estimable NAs
     threshold = float(points["msd_threshold_A2"].iloc[0])
-    written = figures.write_figures(
-        [
-            (figures.arrhenius_figure(points, fit, material, method.name), base / "arrhenius"),
-            (figures.msd_figure(curves, threshold, material, method.name), base / "msd"),
-        ]
-    )
-    return dict(zip(["arrhenius", "msd"], written, strict=True))
+    return {
+        "arrhenius": figures.arrhenius_figure(points, fit, material, method.name),
+        "msd": figures.msd_figure(curves, threshold, material, method.name),
+    }
 
 
 def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
@@ -195,9 +201,9 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         automation_condition=REFRESH_WITH_MISSING_DEPS,
         description=f"Arrhenius fit and 300 K conductivity per material ({method.name}).",
     )
-    def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+    def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: Warehouse):
         material = context.partition_key
-        with warehouse.get_connection() as conn:
+        with warehouse.get_connection(read_only=True) as conn:
             points = read_rows(
                 conn,
                 "diffusion_estimates",
@@ -227,7 +233,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
             context.log.warning(f"{method.name} {material}: Arrhenius fit not estimable: {exc}")
             row |= {"estimable": False, "reason": str(exc)}
         upsert(warehouse, "arrhenius_fits", row)
-        written = _write_material_figures(
+        named = _material_figures(
             method, material, usable if len(usable) else points, fit.as_row() if fit else None
         )
         metadata = scalars(
@@ -245,12 +251,9 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 "sigma300_ci95_hi_mS_cm",
             ],
         )
-        for name, paths in written.items():
-            metadata[f"{name}_plot"] = dg.MetadataValue.path(str(paths["html"]))
-            if paths.get("png"):
-                metadata[f"{name}_preview"] = dg.MetadataValue.md(
-                    figures.png_markdown(paths["png"])
-                )
+        metadata |= publish_figures(
+            warehouse.artifacts(), f"reports/{method.key}/{material}", named
+        )
         return dg.MaterializeResult(metadata=metadata)
 
     return arrhenius_fits

@@ -2,17 +2,17 @@
 
 Rebuilt whole from the DuckDB tables of the upstream assets in one transaction, so concurrent
 materializations can neither lose nor duplicate rows. Views `benchmark_mae` (the paper's two MAE
-figures per method) and `benchmark_cost` (Table 1: per-simulation wall time and memory) sit on it.
+figures per method) and `benchmark_cost` (Table 1: devices, per-simulation wall time, CPU/GPU
+hours and memory) sit on it.
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from ionic_assets.defs.analysis.assets import REFRESH_WITH_MISSING_DEPS
 from ionic_assets.defs.materials.assets import obelix_subset
-from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.warehouse import ensure_tables, read_rows
+from ionic_assets.lib.reports import publish_figures
+from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
 from ionic_assets.science import figures
 
 BENCHMARK_SQL = """
@@ -20,7 +20,7 @@ CREATE OR REPLACE TABLE benchmark_table AS
 WITH cost AS (
     SELECT method, material_id,
            sum(wall_time_s * CASE WHEN uses_gpu THEN 1 ELSE 0 END) / 3600 AS gpu_hours,
-           sum(wall_time_s * n_cpus) / 3600 AS cpu_hours
+           sum(cpu_hours) AS cpu_hours
     FROM md_trajectories GROUP BY ALL
 )
 SELECT f.method, f.material_id, s.formula, s.sigma_exp_mS_cm,
@@ -48,9 +48,13 @@ FROM benchmark_table GROUP BY method ORDER BY method;
 CREATE OR REPLACE VIEW benchmark_cost AS
 SELECT method,
        count(*) AS n_simulations,
+       max(CASE WHEN uses_gpu THEN 1 ELSE 0 END) AS n_gpus,
+       median(n_cpus) AS n_cpus,
        median(wall_time_s) / 60 AS median_wall_min,
        min(wall_time_s) / 60 AS min_wall_min,
        max(wall_time_s) / 60 AS max_wall_min,
+       sum(cpu_hours) AS total_cpu_hours,
+       sum(wall_time_s * CASE WHEN uses_gpu THEN 1 ELSE 0 END) / 3600 AS total_gpu_hours,
        max(peak_gpu_memory_GiB) AS max_gpu_memory_GiB,
        max(peak_host_memory_GiB) AS max_host_memory_GiB,
        any_value(device) AS device
@@ -62,8 +66,8 @@ def _arrhenius_keys() -> list[dg.AssetKey]:
     return [dg.AssetKey([m.key, "arrhenius_fits"]) for m in load_methods().values()]
 
 
-def _write_figures(bench) -> dict[str, dict]:
-    reports = settings.reports_dir()
+def _figures(bench) -> dict:
+    """Figures 1-3 by file name (published under `reports/` on the artifact store)."""
     named = {
         "parity": figures.parity_figure(bench),
         "log_error": figures.log_error_figure(bench),
@@ -72,8 +76,7 @@ def _write_figures(bench) -> dict[str, dict]:
     for i, x in enumerate(methods):
         for y in methods[i + 1 :]:
             named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(bench, x, y)
-    written = figures.write_figures([(fig, reports / name) for name, fig in named.items()])
-    return dict(zip(named, written, strict=True))
+    return named
 
 
 @dg.asset(
@@ -85,7 +88,7 @@ def _write_figures(bench) -> dict[str, dict]:
     description="Predicted vs experimental 300 K conductivity per method and material, "
     "with MAE of log10 sigma (views benchmark_mae, benchmark_cost) and Figures 1-3.",
 )
-def benchmark_table(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
     with warehouse.get_connection() as conn:
         conn.execute("BEGIN TRANSACTION")
         ensure_tables(conn)
@@ -95,15 +98,11 @@ def benchmark_table(context: dg.AssetExecutionContext, warehouse: DuckDBResource
         bench = read_rows(conn, "benchmark_table")
         mae = read_rows(conn, "benchmark_mae")
         cost = read_rows(conn, "benchmark_cost")
-    written = _write_figures(bench)
     metadata = {
         "n_rows": len(bench),
         "mae": dg.MetadataValue.md(mae.to_markdown(index=False)),
         "cost": dg.MetadataValue.md(cost.to_markdown(index=False)),
         "table": dg.MetadataValue.md(bench.drop(columns=["reason"]).to_markdown(index=False)),
+        **publish_figures(warehouse.artifacts(), "reports", _figures(bench)),
     }
-    for name, paths in written.items():
-        metadata[f"{name}_plot"] = dg.MetadataValue.path(str(paths["html"]))
-        if paths.get("png"):
-            metadata[f"{name}_preview"] = dg.MetadataValue.md(figures.png_markdown(paths["png"]))
     return dg.MaterializeResult(metadata=metadata)

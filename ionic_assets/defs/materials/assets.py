@@ -5,12 +5,11 @@ import json
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
-from ionic_assets.lib.warehouse import KEYS, replace_rows, upsert
+from ionic_assets.lib.warehouse import KEYS, Warehouse, replace_rows, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 
@@ -50,7 +49,7 @@ def _is_ordered(material_id: str, tolerance: float) -> bool:
     description="OBELiX entries benchmarked, with experimental conductivity in mS/cm.",
 )
 def obelix_subset(
-    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     data_dir = settings.obelix_dir()
     seed_default_partitions(context.instance)
@@ -104,7 +103,7 @@ class SupercellConfig(dg.Config):
     description="The smallest diagonal supercell whose perpendicular widths are all >= 10 Å.",
 )
 def supercells(
-    context: dg.AssetExecutionContext, config: SupercellConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: SupercellConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     material = context.partition_key
     with clear_failure():

@@ -63,6 +63,7 @@ import functools
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import warnings
@@ -74,7 +75,7 @@ from ase.calculators.calculator import all_changes
 from ase.calculators.cp2k import CP2K
 
 from ionic_assets.science.dft.resources import available_cpus
-from ionic_assets.science.errors import InputError
+from ionic_assets.science.errors import InputError, NotConverged
 
 METHOD = "dft-cp2k"
 BINARIES = ("cp2k.psmp", "cp2k.popt")
@@ -92,7 +93,7 @@ MPI_ENV = (
 ENTRY_HEADER = re.compile(r"^\s*([A-Z][a-z]?)\s+([A-Za-z].*?)\s*$")
 
 
-class ScfNotConverged(RuntimeError):
+class ScfNotConverged(NotConverged):
     """The SCF of an MD step did not converge, not even with the fallback settings."""
 
 
@@ -147,9 +148,10 @@ class Cp2kCalculator(CP2K):
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, fallback_inp: str, **kwargs):
+    def __init__(self, fallback_inp: str, workdir: Path, **kwargs):
         super().__init__(**kwargs)
         self.fallback_inp = fallback_inp
+        self.output = workdir / f"{self.label}.out"
         self.md_step = 0
         self.on_fallback = False
 
@@ -163,14 +165,14 @@ class Cp2kCalculator(CP2K):
         if not converged:
             raise ScfNotConverged(
                 f"{METHOD}: SCF did not converge at MD step {self.md_step}, not even with the "
-                f"fallback (diagonalization, Broyden mixing, smearing); see {self.label}.out"
+                f"fallback (diagonalization, Broyden mixing, smearing); see {self.output}"
             )
         self.results.pop("stress", None)  # not computed (no STRESS_TENSOR): CP2K returns zeros
         self.md_step += 1
 
     def _calculate_checked(self, atoms, properties, system_changes) -> bool:
         """Run CP2K's calculation; False if its output reports an unconverged SCF."""
-        out = Path(self.label + ".out")
+        out = self.output
         start = out.stat().st_size if out.exists() else 0
         with warnings.catch_warnings():
             # ASE warns for > 100 atoms on MPI builds; 200 atoms passed through mpiexec at once.
@@ -257,11 +259,16 @@ def element_kinds(atoms: Atoms, settings: Cp2kSettings) -> dict[str, Kind]:
     return {e: element_kind(e, settings, data_dir) for e in sorted(set(atoms.symbols))}
 
 
-def cp2k_input(atoms: Atoms, kinds: dict, settings: Cp2kSettings, directory: Path, fallback: bool):
-    """CP2K input template (ASE adds coordinates, cell, functional and project name)."""
-    s, data_dir = settings, cp2k_data_dir()
+def cp2k_input(atoms: Atoms, kinds: dict, settings: Cp2kSettings, fallback: bool):
+    """CP2K input template (ASE adds coordinates, cell, functional and project name).
+
+    File names are bare: CP2K runs inside the work directory and finds its data files in
+    CP2K_DATA_DIR (or its built-in data path), and it refuses input strings over 80 characters,
+    which absolute paths of deep work directories exceed.
+    """
+    s = settings
     basis_files = sorted({k.basis_file for k in kinds.values()})
-    files = [f"BASIS_SET_FILE_NAME {data_dir / name}" for name in basis_files]
+    files = [f"BASIS_SET_FILE_NAME {name}" for name in basis_files]
     kind_sections = [
         f"&KIND {k.element}\nBASIS_SET {k.basis_set}\nPOTENTIAL {k.potential}\n&END KIND"
         for k in kinds.values()
@@ -271,8 +278,8 @@ def cp2k_input(atoms: Atoms, kinds: dict, settings: Cp2kSettings, directory: Pat
         [
             "&FORCE_EVAL\n&DFT",
             *files,
-            f"POTENTIAL_FILE_NAME {data_dir / POTENTIAL_FILE}",
-            f"WFN_RESTART_FILE_NAME {directory / PROJECT}-RESTART.wfn",
+            f"POTENTIAL_FILE_NAME {POTENTIAL_FILE}",
+            f"WFN_RESTART_FILE_NAME {PROJECT}-RESTART.wfn",
             f"&MGRID\nCUTOFF {s.cutoff_Ry}\nREL_CUTOFF {s.rel_cutoff_Ry}\n&END MGRID",
             f"&QS\nEPS_DEFAULT {s.eps_default}\nEXTRAPOLATION ASPC\nEXTRAPOLATION_ORDER 3\n&END QS",
             f"&SCF\nEPS_SCF {s.eps_scf}\n{scf}",
@@ -319,10 +326,11 @@ def build_cp2k_calculator(
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     return Cp2kCalculator(
-        fallback_inp=cp2k_input(atoms, kinds, settings, directory, fallback=True),
-        inp=cp2k_input(atoms, kinds, settings, directory, fallback=False),
-        label=str(directory / PROJECT),
-        command=command,
+        fallback_inp=cp2k_input(atoms, kinds, settings, fallback=True),
+        inp=cp2k_input(atoms, kinds, settings, fallback=False),
+        workdir=directory,
+        label=PROJECT,
+        command=f"cd {shlex.quote(str(directory))} && {command}",
         xc=settings.xc,
         basis_set=None,
         basis_set_file=None,

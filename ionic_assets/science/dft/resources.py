@@ -1,7 +1,9 @@
 """CPU, memory and node counts for DFT molecular dynamics, by system size.
 
-The paper (appendix A.4) ran VASP on 64-CPU nodes with ``n_nodes = max(1, n_atoms // 64)``, which
-was always one node for its supercells, and reports at most 32 GB of memory per run (table 1).
+The paper (appendix A.4) ran VASP on 64-CPU nodes with ``n_nodes = max(1, n_atoms // 64)`` and
+says that this was always one node in practice (its largest cells would give more by the
+formula), and reports at most 32 GB of memory per run (table 1). A Kubernetes step pod is one
+node, so the platform requests one node's CPUs and memory and records `n_nodes` only.
 
 Memory per node: a floor of 16 GiB (64 MPI ranks with ~0.25 GiB of code, buffers and FFT
 workspace each), plus 1 GiB per 16 atoms for wavefunctions and grids, capped at the paper's
