@@ -34,14 +34,6 @@ from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.errors import InputError
 
-__all__ = [
-    "build_executor",
-    "engine_images",
-    "executor_choice",
-    "k8s_executor_config",
-    "md_step_name",
-]
-
 EXECUTOR_ENV = "IONIC_ASSETS_EXECUTOR"
 CHOICES = ("local", "k8s")
 

@@ -1,10 +1,9 @@
 """Resources shared by every asset: the warehouse (DuckDB tables and artifact files on the
 store of lib/storage.py) and run settings."""
 
-import os
-
 import dagster as dg
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.warehouse import Warehouse
 from ionic_assets.science import protocols
 
@@ -17,14 +16,13 @@ class SimulationSettings(dg.ConfigurableResource):
     IONIC_ASSETS_PROTOCOLS_FILE when set, else in the package's config/protocols.yaml.
     """
 
-    protocol: str = os.environ.get("IONIC_ASSETS_PROTOCOL", "paper")
+    protocol: str = settings.protocol_name()
     protocols_file: str | None = None
     device: str = "auto"
     seed: int = 20260101
 
     def load_protocol(self) -> protocols.Protocol:
-        path = self.protocols_file or os.environ.get("IONIC_ASSETS_PROTOCOLS_FILE")
-        return protocols.load_protocol(self.protocol, path)
+        return settings.load_md_protocol(self.protocol, self.protocols_file)
 
 
 class AnalysisSettings(dg.ConfigurableResource):

@@ -20,7 +20,6 @@ Imported lazily by defs/executor.py (dagster_k8s takes a second to import; local
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -29,6 +28,7 @@ from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.science import protocols
@@ -47,9 +47,7 @@ def run_protocol(run_config: dict | None) -> protocols.Protocol:
     looked up in its `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else the package's."""
     resources = (run_config or {}).get("resources") or {}
     config = (resources.get("simulation") or {}).get("config") or {}
-    name = config.get("protocol") or os.environ.get("IONIC_ASSETS_PROTOCOL", "paper")
-    path = config.get("protocols_file") or os.environ.get("IONIC_ASSETS_PROTOCOLS_FILE")
-    return protocols.load_protocol(name, path)
+    return settings.load_md_protocol(config.get("protocol"), config.get("protocols_file"))
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import yaml
 
+from ionic_assets.science import dft
 from ionic_assets.science.errors import InputError
 
 DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
 KINDS = ("mlip", "dft", "imported")
-DFT_ENGINES = ("vasp", "cp2k")
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,9 @@ def _method(name: str, entry: dict, base: Path) -> Method:
     description = entry.pop("description", "")
     if kind == "mlip" and not isinstance(entry.get("model"), dict):
         raise InputError(f"method {name}: an mlip method needs a `model` map (family, name)")
-    if kind == "dft" and entry.get("engine") not in DFT_ENGINES:
+    if kind == "dft" and entry.get("engine") not in dft.ENGINES:
         raise InputError(
-            f"method {name}: engine must be one of {', '.join(DFT_ENGINES)}, "
+            f"method {name}: engine must be one of {', '.join(dft.ENGINES)}, "
             f"not {entry.get('engine')}"
         )
     trajectories = ()

@@ -84,6 +84,11 @@ def default_base_url() -> str:
     return os.environ.get(STORAGE_URL_ENV) or str(settings.home_dir())
 
 
+def engine_workdir(trajectory_relpath: str) -> str:
+    """The engine work folder `X.dft/` (a DFT code's restart files) of the trajectory `X.h5`."""
+    return str(PurePosixPath(trajectory_relpath).with_suffix(".dft"))
+
+
 def _clean_relpath(relpath: str | os.PathLike) -> str:
     rel = PurePosixPath(str(relpath).replace("\\", "/"))
     if rel.is_absolute() or ".." in rel.parts or str(rel) in ("", "."):
@@ -239,7 +244,7 @@ class ArtifactStore:
         If that last upload fails, the temporary directory is kept and the error names it.
         """
         rel = _clean_relpath(relpath)
-        workdir_rel = str(PurePosixPath(rel).with_suffix(".dft"))
+        workdir_rel = engine_workdir(rel)
         if self.is_local:
             path = Path(self.path(rel))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,7 +382,7 @@ class SimulationFiles:
     def _pairs(self) -> list[tuple[Path, str]]:
         """(local file, store path) of every file to keep, in upload order: the engine's files,
         then the trajectory, then its checkpoints (see CHECKPOINT_SUFFIXES)."""
-        workdir_rel = str(PurePosixPath(self._relpath).with_suffix(".dft"))
+        workdir_rel = engine_workdir(self._relpath)
         pairs = []
         if self.workdir.is_dir():
             for local in sorted(p for p in self.workdir.rglob("*") if p.is_file()):
@@ -391,7 +396,7 @@ class SimulationFiles:
         store = self._store
         if store is None:
             return
-        workdir = store.path(PurePosixPath(self._relpath).with_suffix(".dft"))
+        workdir = store.path(engine_workdir(self._relpath))
         remote = [store.path(self._relpath + suffix) for suffix in CHECKPOINT_SUFFIXES]
         if store.fs.isdir(workdir):
             remote += store.fs.find(workdir)

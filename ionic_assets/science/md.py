@@ -163,8 +163,15 @@ def run_nvt(
         StorageError: the trajectory or a checkpoint could not be written (e.g. disk full).
         InputError: the trajectory path holds another run, or the input is unusable.
     """
-    run = _Run(atoms, calculator, protocol, float(temperature_K), int(seed), Path(trajectory_path))
-    run.on_checkpoint = on_checkpoint
+    run = _Run(
+        atoms,
+        calculator,
+        protocol,
+        float(temperature_K),
+        int(seed),
+        Path(trajectory_path),
+        on_checkpoint,
+    )
     return run.execute(on_progress, provenance or {})
 
 
@@ -203,10 +210,12 @@ class _Run:
         temperature_K: float,
         seed: int,
         path: Path,
+        on_checkpoint: Callable[[], None] | None = None,
     ):
         _check_atoms(atoms)
         self.protocol, self.temperature_K = protocol, temperature_K
         self.seed, self.path = seed, path
+        self.on_checkpoint = on_checkpoint  # see run_nvt
         self.ckpt = path.with_name(path.name + ".ckpt")
         if isinstance(calculator, LoadedModel):
             self.model_identity, self.device = calculator.identity, calculator.device
@@ -219,7 +228,6 @@ class _Run:
         self.frames: list[tuple[np.ndarray, float, int]] = []
         self.masses = atoms.get_masses()[:, np.newaxis]
         self.kinetic_to_K = 2 / (3 * len(atoms) * units.kB)
-        self.on_checkpoint: Callable[[], None] | None = None  # see run_nvt
 
     # --- lifecycle --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ionic_assets.benchmarks.known_d import brownian_trajectory
 from ionic_assets.defs.materials.partitions import add_partition_keys
 from ionic_assets.lib import settings
 from ionic_assets.lib.runner import load_definitions
+from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import replace_rows
 from ionic_assets.science import trajectory_store
 
@@ -41,7 +42,7 @@ def _register(material, temperature_K, D_cm2_s, seed):
         frame_interval_ps=PS_PER_FRAME,
         box_A=BOX_A,
     )
-    path = settings.trajectories_dir() / f"{material}_{temperature_K:g}.h5"
+    path = settings.home_dir() / "trajectories" / f"{material}_{temperature_K:g}.h5"
     path.parent.mkdir(parents=True, exist_ok=True)
     trajectory_store.create_trajectory_file(
         path,
@@ -75,7 +76,7 @@ def _register(material, temperature_K, D_cm2_s, seed):
     }
     import pandas as pd
 
-    with duckdb.connect(str(settings.duckdb_path())) as conn:
+    with duckdb.connect(str(settings.home_dir() / DUCKDB)) as conn:
         replace_rows(
             conn, "md_trajectories", pd.DataFrame([row]), ["method", "material_id", "temperature_K"]
         )
@@ -116,7 +117,7 @@ def analysed(instance, monkeypatch):
 
 
 def _query(sql):
-    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as conn:
+    with duckdb.connect(str(settings.home_dir() / DUCKDB), read_only=True) as conn:
         return conn.execute(sql).df()
 
 

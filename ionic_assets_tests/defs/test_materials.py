@@ -12,6 +12,7 @@ from ionic_assets.defs.materials.partitions import (
 )
 from ionic_assets.lib import settings
 from ionic_assets.lib.runner import load_definitions
+from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.obelix import PAPER_MATERIAL_IDS
 
@@ -30,7 +31,7 @@ def _materialize(instance, keys, partition=None, run_config=None):
 
 
 def _rows(sql):
-    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as conn:
+    with duckdb.connect(str(settings.home_dir() / DUCKDB), read_only=True) as conn:
         return conn.execute(sql).fetchall()
 
 

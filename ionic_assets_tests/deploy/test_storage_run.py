@@ -14,7 +14,7 @@ import fsspec
 import pytest
 
 from ionic_assets.lib.runner import BenchmarkRun
-from ionic_assets.lib.storage import DUCKDB, STORAGE_URL_ENV, ArtifactStore
+from ionic_assets.lib.storage import DUCKDB, STORAGE_URL_ENV, ArtifactStore, engine_workdir
 from ionic_assets.lib.warehouse import Warehouse, read_rows
 from ionic_assets.science import figures
 from ionic_assets.science.protocols import load_protocol
@@ -67,7 +67,7 @@ def test_chain_writes_only_to_the_store(home, instance, storage_url):
     for url in md["trajectory_path"]:
         rel = store.relpath(url)
         assert url == store.url(rel) and rel.startswith("trajectories/chgnet/smoke/gvd/")
-        assert store.exists(f"{rel}.ckpt") and not store.exists(rel.replace(".h5", ".dft"))
+        assert store.exists(f"{rel}.ckpt") and not store.exists(engine_workdir(rel))
         with store.local_copy(rel, "r") as path:
             assert frame_count(path) == n_frames
     row = bench.set_index("material_id").loc[MATERIAL]
