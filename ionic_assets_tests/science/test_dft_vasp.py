@@ -146,3 +146,5 @@ def test_load_dft_method_gives_a_model_for_the_md_runner(li3n, vasp_env):
         load_dft_method("gaussian", li3n, vasp_env / "run")
     with pytest.raises(InputError, match="vasp: takes no settings overrides"):
         load_dft_method("vasp", li3n, vasp_env / "run", settings={"encut": 400})
+    with pytest.raises(InputError, match=r"cp2k: unknown setting\(s\) encut"):
+        load_dft_method("cp2k", li3n, vasp_env / "run", settings={"encut": 400})

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ionic_assets.science.errors import InputError
-from ionic_assets.science.protocols import DEFAULT_PATH, load_protocol, load_protocols
+from ionic_assets.science.protocols import DEFAULT_PATH, load_protocol, load_protocols, with_cadence
 
 
 def test_paper_protocol_matches_section_2_2():
@@ -68,3 +68,13 @@ def test_custom_file(tmp_path):
 def test_invalid_protocols(tmp_path, changes, message):
     with pytest.raises(InputError, match=message):
         load_protocol("custom", write_variant(tmp_path, **changes))
+
+
+def test_cadence_changes_only_the_checkpoint_and_progress_intervals():
+    paper = load_protocol("paper")
+    every_step = with_cadence(paper, {"checkpoint_interval_steps": 1, "progress_interval_steps": 1})
+    assert (every_step.checkpoint_interval_steps, every_step.progress_interval_steps) == (1, 1)
+    assert every_step.timestep_fs == paper.timestep_fs and every_step.n_steps == paper.n_steps
+    assert every_step.frame_interval_steps == paper.frame_interval_steps
+    with pytest.raises(InputError, match="cadence may set only .*, not timestep_fs"):
+        with_cadence(paper, {"timestep_fs": 1.0, "progress_interval_steps": 1})
