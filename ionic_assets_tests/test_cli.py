@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from ionic_assets.benchmarks.known_d import brownian_trajectory
 from ionic_assets.cli import main
+from ionic_assets.science.synthetic import brownian_trajectory
 
 E_C, KB_J_K = 1.602176634e-19, 1.380649e-23
 

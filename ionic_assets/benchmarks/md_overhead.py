@@ -17,7 +17,7 @@ For each force model, on the OBELiX gvd (alpha-Li3N) supercell at least `--min-w
 A "null" model (harmonic springs to the starting positions, microseconds per call) measures the
 loop overhead alone, per step: the floor any model pays, to compare with a fast GPU step.
 "mace-random" is the real MACE code path with random weights and small channels (see
-ionic_assets_tests.science._md_helpers): a stand-in for the cost shape, not medium-mpa-0's speed.
+ionic_assets.science.random_mace): a stand-in for the cost shape, not medium-mpa-0's speed.
 
     python -m ionic_assets.benchmarks.md_overhead --threads 1       # ~5 min on 2 CPU cores
     python -m ionic_assets.benchmarks.md_overhead --models null chgnet --steps 10
@@ -45,13 +45,13 @@ from ase.md.nose_hoover_chain import NoseHooverChainNVT
 from ase.md.velocitydistribution import thermalize_momenta
 from pymatgen.core import Structure
 
-from ionic_assets.science import structures
+from ionic_assets.lib import settings
+from ionic_assets.science import obelix, structures
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets.science.md import device_name, run_nvt
 from ionic_assets.science.protocols import Protocol, load_protocol
 
-DEFAULT_CIF = "/work/shared/obelix/all_randomized_cifs/gvd.cif"
-OUT_DIR = Path(__file__).resolve().parents[2] / "data" / "benchmarks"
+DEFAULT_MATERIAL = "gvd"
 TARGET_OVERHEAD = 0.05
 # MD steps per model on a CPU: enough for the slow models to average over several force calls,
 # and for the null model to cross checkpoint intervals.
@@ -82,7 +82,7 @@ def load_model(name: str, atoms: Atoms, workdir: Path) -> tuple[Calculator, str]
     if name == "null":
         return EinsteinCalculator(atoms.positions), "cpu"
     if name == "mace-random":
-        from ionic_assets_tests.science._md_helpers import write_random_mace_model
+        from ionic_assets.science.random_mace import write_random_mace_model
 
         path = write_random_mace_model(workdir / "mace-random.model")
         spec = ModelSpec(family="mace", path=str(path))
@@ -212,9 +212,9 @@ def write_report(rows: list[dict], args, command: str, atoms: Atoms) -> None:
         "structure": f"{atoms.get_chemical_formula()} from {args.cif}",
         "min_width_A": args.min_width,
     }
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     payload = {"command": command, "environment": environment, "rows": rows}
-    (OUT_DIR / "md_overhead.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (args.out / "md_overhead.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         "# MD-loop overhead (`run_nvt` vs the bare force call)",
         "",
@@ -253,13 +253,14 @@ def write_report(rows: list[dict], args, command: str, atoms: Atoms) -> None:
             f"| {r['force_per_md_step_ms']:.2f} | {r['loop_overhead_us_per_step']:.0f} "
             f"| {overhead} |"
         )
-    (OUT_DIR / "md_overhead.md").write_text("\n".join(lines) + "\n")
+    (args.out / "md_overhead.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_STEPS))
-    parser.add_argument("--cif", default=DEFAULT_CIF)
+    parser.add_argument("--cif", help="structure file (default: OBELiX gvd from OBELIX_DATA_DIR)")
+    parser.add_argument("--out", type=Path, default=Path("data/benchmarks"), help="result folder")
     parser.add_argument("--min-width", type=float, default=10.0, help="supercell width, A")
     parser.add_argument("--steps", type=int, help="MD steps for every model (default: per model)")
     parser.add_argument("--reps", type=int, default=6, help="paired MD/bare force calls")
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    atoms = supercell(args.cif, args.min_width)
+    cif = args.cif or obelix.cif_path(settings.obelix_dir(), DEFAULT_MATERIAL)
+    atoms = supercell(cif, args.min_width)
     with tempfile.TemporaryDirectory() as workdir:
         rows = [
             benchmark(name, atoms, args.steps or DEFAULT_STEPS[name], args.reps, Path(workdir))

@@ -12,13 +12,13 @@ import duckdb
 import numpy as np
 import pytest
 
-from ionic_assets.benchmarks.known_d import brownian_trajectory
 from ionic_assets.defs.materials.partitions import add_partition_keys
 from ionic_assets.lib import settings
 from ionic_assets.lib.runner import load_definitions
 from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import replace_rows
 from ionic_assets.science import trajectory_store
+from ionic_assets.science.synthetic import brownian_trajectory
 
 KB_EV_K = 8.617333262e-5
 E_C, KB_J_K = 1.602176634e-19, 1.380649e-23

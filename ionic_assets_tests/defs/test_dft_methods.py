@@ -18,10 +18,10 @@ import pytest
 import yaml
 from ase import Atoms
 
-from ionic_assets.benchmarks.known_d import brownian_trajectory
 from ionic_assets.lib.runner import BenchmarkRun
 from ionic_assets.science.dft import cp2k
 from ionic_assets.science.protocols import DEFAULT_PATH as PROTOCOLS_FILE
+from ionic_assets.science.synthetic import brownian_trajectory
 
 needs_cp2k = pytest.mark.skipif(
     not any(cp2k.shutil.which(name) for name in cp2k.BINARIES), reason="CP2K not installed"

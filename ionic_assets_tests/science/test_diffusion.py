@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ionic_assets.benchmarks.known_d import brownian_trajectory
 from ionic_assets.science.diffusion import (
     DEFAULT_SETTINGS,
     PAPER_SETTINGS,
@@ -13,6 +12,7 @@ from ionic_assets.science.diffusion import (
     named_settings,
 )
 from ionic_assets.science.errors import InputError, NotEstimable
+from ionic_assets.science.synthetic import brownian_trajectory
 
 TRUE_D = 1e-5  # cm^2/s = 0.1 A^2/ps
 N_SEEDS = 20

@@ -18,7 +18,8 @@ from ionic_assets.science.forcefields import (
     check_elements,
     file_sha256,
 )
-from ionic_assets_tests.science._md_helpers import li3n, write_random_mace_model
+from ionic_assets.science.random_mace import write_random_mace_model
+from ionic_assets_tests.science._md_helpers import li3n
 
 
 @pytest.fixture(scope="module")

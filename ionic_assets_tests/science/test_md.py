@@ -24,6 +24,7 @@ from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets.science.md import MDGuardError, MDProgress, load_checkpoint, run_nvt
 from ionic_assets.science.protocols import load_protocol
+from ionic_assets.science.random_mace import write_random_mace_model
 from ionic_assets.science.trajectory_store import frame_count, read_trajectory
 from ionic_assets_tests.science._md_helpers import (
     Interrupt,
@@ -32,7 +33,6 @@ from ionic_assets_tests.science._md_helpers import (
     interrupt_at,
     li3n,
     short_protocol,
-    write_random_mace_model,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,43 @@
+"""Resources shared by every asset: the warehouse (DuckDB tables and artifact files on the
+store of lib/storage.py) and run settings."""
+
+import dagster as dg
+
+from ionic_assets.lib import settings
+from ionic_assets.lib.warehouse import Warehouse
+from ionic_assets.science import protocols
+
+
+class SimulationSettings(dg.ConfigurableResource):
+    """How md_trajectories runs: protocol name, device and base seed.
+
+    The protocol defaults to IONIC_ASSETS_PROTOCOL (else "paper") so a deployment or the CLI can
+    switch every run to `smoke` without editing run config; it is looked up in
+    IONIC_ASSETS_PROTOCOLS_FILE when set, else in the package's config/protocols.yaml.
+    """
+
+    protocol: str = settings.protocol_name()
+    protocols_file: str | None = None
+    device: str = "auto"
+    seed: int = 20260101
+
+    def load_protocol(self) -> protocols.Protocol:
+        return settings.load_md_protocol(self.protocol, self.protocols_file)
+
+
+class AnalysisSettings(dg.ConfigurableResource):
+    """How trajectories are analysed: MSD reliability threshold and kinisi settings name."""
+
+    msd_threshold_A2: float = 20.0
+    diffusion_settings: str = "default"
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "warehouse": Warehouse(),
+            "simulation": SimulationSettings(),
+            "analysis": AnalysisSettings(),
+        }
+    )

@@ -1,0 +1,290 @@
+"""<method>/md_trajectories: the MD trajectory of each (material, temperature).
+
+One asset per method in config/methods.yaml (a factory, so a new method needs no code). By kind:
+
+    mlip      builds the force model (`science.forcefields`) and runs the protocol
+              (`science.md.run_nvt`) on the stored supercell
+    dft       the same NVT runner driving a DFT engine (`science.dft.load_dft_method`), with a
+              checkpoint every step (`cadence` in methods.yaml) and the engine's restart files
+              in `<T>K.dft/` beside the trajectory
+    imported  validates the registered file and copies it into the platform's format
+              (`science.trajectory_import.import_trajectory`); nothing is computed
+
+The HDF5 trajectory goes under `trajectories/` on the artifact store (`lib/storage.py`:
+IONIC_ASSETS_HOME locally, a shared volume or object storage in a cluster) and a row with its URL,
+the model identity, protocol, seed and cost goes into the DuckDB table `md_trajectories`. A run
+works on `ArtifactStore.simulation_files`: on object storage its trajectory, checkpoints and DFT
+restart files are uploaded after every checkpoint and when it ends, and downloaded before it
+starts, so a killed pod's partition resumes from its last checkpoint in the next pod.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pymatgen.core import Structure
+
+from ionic_assets.defs.materials.assets import supercells
+from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
+from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.lib.failures import clear_failure
+from ionic_assets.lib.k8s import pod_tags, pool_of
+from ionic_assets.lib.metadata import scalars
+from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.provenance import package_versions
+from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
+from ionic_assets.science import forcefields, md, protocols, structures
+from ionic_assets.science.dft import load_dft_method
+from ionic_assets.science.dft.resources import available_cpus
+from ionic_assets.science.errors import InputError
+from ionic_assets.science.trajectory_import import import_trajectory
+
+MELTING_CHECK = "framework_not_melted"
+#: Cost columns of the md_trajectories table, also shown as materialization metadata (Table 1).
+COST_COLUMNS = (
+    "device", "n_cpus", "wall_time_s", "cpu_hours", "steps_per_s", "atom_steps_per_s",
+    "peak_host_memory_GiB", "peak_gpu_memory_GiB", "n_invocations",
+)  # fmt: skip
+#: Framework RMS displacement (Å) above which a run is flagged as possibly melted.
+MELTING_RMSD_A = 1.5
+KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Imported MD"}
+
+
+def load_cell(warehouse: Warehouse, material: str, min_width_A: float):
+    """The stored supercell, or one rebuilt from the stored unit cell for another width."""
+    with warehouse.get_connection(read_only=True) as conn:
+        rows = read_rows(conn, "supercells", "material_id = ?", [material])
+    if rows.empty:
+        raise InputError(f"material {material}: no supercell yet (materialize supercells first)")
+    row = rows.iloc[0]
+    if row["min_width_A"] == min_width_A:
+        cell = Structure.from_str(row["supercell_cif"], fmt="cif")
+        return structures.Supercell(cell, tuple(row["replication"]), tuple(row["widths_A"]))
+    unit = Structure.from_str(row["unit_cell_cif"], fmt="cif")
+    return structures.build_supercell(unit, min_width_A)
+
+
+def trajectory_relpath(method: Method, protocol: str, material: str, temperature_K: float) -> str:
+    """Where a trajectory goes, relative to the artifact store's base."""
+    return f"trajectories/{method.key}/{protocol}/{material}/{temperature_K:g}K.h5"
+
+
+def _progress_logger(context: dg.AssetExecutionContext):
+    def log(p: md.MDProgress) -> None:
+        eta = time.strftime("%H:%M:%S", time.gmtime(p.eta_s))
+        context.log.info(
+            f"step {p.step}/{p.n_steps}  {p.time_ps:.2f} ps  T = {p.temperature_K:.0f} K  "
+            f"{p.steps_per_s:.1f} steps/s  ETA {eta}"
+        )
+
+    return log
+
+
+@contextmanager
+def force_model(method: Method, atoms, workdir, device: str) -> Iterator[forcefields.LoadedModel]:
+    """The method's calculator for `atoms`; a DFT engine's process is ended afterwards."""
+    if method.kind == "mlip":
+        model = forcefields.build_calculator(
+            forcefields.ModelSpec.from_dict(method.settings["model"]), device
+        )
+        forcefields.check_elements(model, atoms)
+        yield model
+        return
+    model = load_dft_method(
+        method.engine, atoms, workdir, available_cpus(), method.settings.get("settings")
+    )
+    try:
+        yield model
+    finally:
+        if hasattr(model.calculator, "close"):  # CP2K's shell process; VASP runs per step
+            model.calculator.close()
+
+
+def simulate(context, method: Method, simulation: SimulationSettings, warehouse, material, T):
+    """Run (or resume) the method's MD of one partition: its md_trajectories row and metadata."""
+    protocol = protocols.with_cadence(
+        simulation.load_protocol(), method.settings.get("cadence", {})
+    )
+    cell = load_cell(warehouse, material, protocol.min_cell_width_A)
+    atoms = structures.to_ase(cell.structure)
+    store = warehouse.artifacts()
+    rel = trajectory_relpath(method, protocol.name, material, T)
+    # The engine (a CP2K process) ends before the files are stored for the last time.
+    with (
+        store.simulation_files(rel) as files,
+        force_model(method, atoms, files.workdir, simulation.device) as model,
+    ):
+        provenance = {
+            "method": method.name,
+            "material_id": material,
+            "model": model.identity,
+            "protocol": protocol.name,
+            "seed": simulation.seed,
+            "replication": list(cell.replication),
+            "packages": package_versions(),
+        }
+        result = md.run_nvt(
+            atoms,
+            model,
+            protocol,
+            T,
+            simulation.seed,
+            files.path,
+            on_progress=_progress_logger(context),
+            provenance=provenance,
+            on_checkpoint=files.sync,
+        )
+    metadata = {
+        "model": dg.MetadataValue.json(model.identity),
+        "thermostat": dg.MetadataValue.json(
+            {"class": result.thermostat, **result.thermostat_params}
+        ),
+    }
+    n_cpus = available_cpus()
+    url = store.url(rel)
+    row = {
+        "protocol": protocol.name,
+        "trajectory_path": url,
+        "n_frames": result.n_frames,
+        "n_atoms": cell.n_atoms,
+        "n_li": cell.n_li,
+        "volume_A3": cell.volume_A3,
+        "equilibration_ps": protocol.equilibration_ps,
+        "diffusion_fit_start_ps": protocol.diffusion_fit_start_ps,
+        "seed": simulation.seed,
+        "device": result.device_name,
+        "uses_gpu": result.device.startswith("cuda"),
+        "n_cpus": n_cpus,
+        "wall_time_s": result.wall_time_s,
+        "cpu_hours": result.wall_time_s * n_cpus / 3600,
+        "steps_per_s": result.steps_per_s,
+        "atom_steps_per_s": result.atom_steps_per_s,
+        "peak_host_memory_GiB": result.peak_host_memory_MB / 1024,
+        "peak_gpu_memory_GiB": (result.peak_gpu_memory_MB or 0.0) / 1024,
+        "n_invocations": result.n_invocations,
+        "framework_rmsd_A": result.framework_rmsd_A_max,
+        "mean_temperature_K": result.mean_temperature_K,
+        "provenance": json.dumps(
+            {**provenance, "md": {**result.to_dict(), "trajectory_path": url}}
+        ),
+    }
+    return row, metadata
+
+
+def import_registered(context, method: Method, simulation, warehouse, material, T):
+    """Validate and copy the partition's registered trajectory: its row and metadata."""
+    entry = method.imported(material, T)
+    protocol = simulation.load_protocol()  # for its analysis windows only
+    unit = load_cell(warehouse, material, 0.0).structure
+    store = warehouse.artifacts()
+    rel = trajectory_relpath(method, "imported", material, T)
+    provenance = {
+        "method": method.name,
+        "material_id": material,
+        "model": {"family": "imported", "source": str(entry.path), "format": entry.format},
+        "protocol": "imported",
+        "packages": package_versions(),
+    }
+    with store.local_copy(rel, "w") as path:  # published whole once valid
+        trajectory = import_trajectory(
+            entry.path,
+            path,
+            temperature_K=T,
+            expected_numbers=[site.specie.Z for site in unit],
+            provenance=provenance,
+            fmt=entry.format,
+            timestep_fs=entry.timestep_fs,
+            frame_stride=entry.frame_stride,
+        )
+    metadata = {
+        "model": dg.MetadataValue.json(provenance["model"]),
+        "source": dg.MetadataValue.path(str(entry.path)),
+    }
+    wall_time_s, n_cpus = entry.wall_time_s, entry.n_cpus
+    row = {
+        "protocol": "imported",
+        "trajectory_path": store.url(rel),
+        "n_frames": trajectory.n_frames,
+        "n_atoms": trajectory.n_atoms,
+        "n_li": trajectory.n_li,
+        "volume_A3": trajectory.volume_A3,
+        "equilibration_ps": (
+            protocol.equilibration_ps if entry.equilibration_ps is None else entry.equilibration_ps
+        ),
+        "diffusion_fit_start_ps": protocol.diffusion_fit_start_ps,
+        "device": "imported",
+        "uses_gpu": bool(entry.n_gpus),
+        "n_cpus": n_cpus,
+        "wall_time_s": wall_time_s,
+        "cpu_hours": wall_time_s * n_cpus / 3600 if wall_time_s and n_cpus else None,
+        "n_invocations": 1,
+        "framework_rmsd_A": trajectory.framework_rmsd_max_A(),
+        "provenance": json.dumps(trajectory.metadata, default=str),
+    }
+    return row, metadata
+
+
+def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
+    key = dg.AssetKey([method.key, "md_trajectories"])
+    produce = import_registered if method.kind == "imported" else simulate
+
+    @dg.asset(
+        key=key,
+        partitions_def=simulation_partitions,
+        deps=[supercells],
+        group_name=method.key,
+        kinds={"hdf5", "ase", method.engine},
+        owners=["team:simulation"],
+        op_tags=pod_tags(method),
+        pool=pool_of(method),
+        check_specs=[
+            dg.AssetCheckSpec(
+                MELTING_CHECK,
+                asset=key,
+                partitions_def=simulation_partitions,
+                description="Framework (non-Li) atoms stay put: RMS displacement below "
+                f"{MELTING_RMSD_A} Å (a melting indicator).",
+            )
+        ],
+        description=f"{KIND_LABELS[method.kind]} trajectories, {method.name}: {method.description}",
+    )
+    def md_trajectories(
+        context: dg.AssetExecutionContext,
+        simulation: SimulationSettings,
+        warehouse: Warehouse,
+    ):
+        material, temperature_K = simulation_key(context)
+        with clear_failure():
+            produced, metadata = produce(
+                context, method, simulation, warehouse, material, temperature_K
+            )
+        row = {"method": method.name, "material_id": material, "temperature_K": temperature_K}
+        row.update(produced)
+        upsert(warehouse, "md_trajectories", row)
+        yield dg.MaterializeResult(
+            metadata={
+                "trajectory_path": dg.MetadataValue.path(row["trajectory_path"]),
+                **metadata,
+                **scalars(row, ["n_frames", "n_atoms", "protocol", "seed", *COST_COLUMNS]),
+                **scalars(row, ["mean_temperature_K"]),
+            }
+        )
+        rmsd = row.get("framework_rmsd_A")
+        yield dg.AssetCheckResult(
+            check_name=MELTING_CHECK,
+            passed=rmsd is None or rmsd < MELTING_RMSD_A,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "framework_rmsd_max_A": rmsd if rmsd is not None else float("nan"),
+                "threshold_A": MELTING_RMSD_A,
+            },
+        )
+
+    return md_trajectories
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[build_md_trajectories(m) for m in load_methods().values()])

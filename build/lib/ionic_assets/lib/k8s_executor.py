@@ -1,0 +1,195 @@
+"""`k8s_job_executor` (dagster-k8s) with the md_trajectories pods of DFT methods sized per material.
+
+Op tags (`dagster-k8s/config`, lib/k8s.py `pod_tags`) are static per asset, and dagster-k8s builds
+each step pod from op tags and executor config only (`K8sStepHandler._get_container_context`
+ignores run tags). A DFT pod must be sized by the partition's material, so this module's step
+handler adds, for the md_trajectories step of a `dft` method:
+
+    run tag dagster/partition/material -> the material's supercell for the run's MD protocol
+    (from OBELiX, as the `supercells` asset builds it; no warehouse) -> its atom count ->
+    `science.dft.resources.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
+    `dft_pod_resources`)
+
+Node selector and tolerations stay those of the op tags (the CPU pool's). When the run has no
+single material or the material cannot be sized, the static request of the op tags is kept and a
+warning is logged on the step. Everything else is dagster-k8s's: the executor is built by
+`k8s_job_executor`'s own creation function, keeps its name ("k8s") and its config schema.
+
+Imported lazily by defs/executor.py (dagster_k8s takes a second to import; local runs skip it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster_k8s import k8s_job_executor
+from dagster_k8s.container_context import K8sContainerContext
+from dagster_k8s.executor import K8sStepHandler
+from dagster_k8s.job import UserDefinedDagsterK8sConfig
+
+from ionic_assets.lib import settings
+from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
+from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.science import protocols
+from ionic_assets.science.dft.resources import dft_resources
+from ionic_assets.science.errors import InputError
+
+#: Run tag of a multi-partition run's material (dimension "material", defs/materials/partitions).
+MATERIAL_TAG = "dagster/partition/material"
+SIZING_ANNOTATION = "ionic-assets/dft-sizing"
+N_ATOMS_ANNOTATION = "ionic-assets/n-atoms"
+
+
+def run_protocol(run_config: dict | None) -> protocols.Protocol:
+    """The MD protocol of a run's md_trajectories steps, resolved as `SimulationSettings` does:
+    the run config of the `simulation` resource, else IONIC_ASSETS_PROTOCOL (default "paper"),
+    looked up in its `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else the package's."""
+    resources = (run_config or {}).get("resources") or {}
+    config = (resources.get("simulation") or {}).get("config") or {}
+    return settings.load_md_protocol(config.get("protocol"), config.get("protocols_file"))
+
+
+@dataclass(frozen=True)
+class PodSize:
+    """The container `resources` (requests, limits) of one dft step pod and how they were chosen:
+    `fallback` when the partition could not be sized and the static request of `pod_tags` is
+    kept; `message` says which, for the step's log."""
+
+    resources: dict
+    message: str
+    fallback: bool = False
+    n_atoms: int | None = None
+
+
+def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> PodSize:
+    """The pod resources of `method`'s md_trajectories step in a run with these tags and config.
+
+    Anything that stops the sizing (a run without one material, a material without a usable CIF,
+    a genuinely partially occupied structure, an unknown protocol) gives the static request of
+    `pod_tags(method)` and the reason; sizing never fails the step.
+    """
+    material = run_tags.get(MATERIAL_TAG)
+    try:
+        if not material:
+            raise InputError(f"the run has no {MATERIAL_TAG} tag (not a single-partition run)")
+        protocol = run_protocol(run_config)
+        n_atoms = supercell_atoms(material, protocol.min_cell_width_A)
+    except Exception as exc:  # sizing is advisory: any failure keeps the static request
+        static = pod_tags(method)["dagster-k8s/config"]["container_config"]["resources"]
+        wanted = static["requests"]
+        return PodSize(
+            static,
+            f"{method.name}: could not size the DFT pod for material {material or '?'} "
+            f"({type(exc).__name__}: {exc}); using the method's static request of "
+            f"{wanted['cpu']} CPUs and {wanted['memory']}",
+            fallback=True,
+        )
+    resources = dft_pod_resources(method, n_atoms)
+    wanted = resources["requests"]
+    n_nodes = dft_resources(n_atoms)["n_nodes"]
+    nodes = (
+        f" (the paper's rule would use {n_nodes} nodes; a step pod is one node)"
+        if n_nodes > 1
+        else ""
+    )
+    return PodSize(
+        resources,
+        f"{method.name}: DFT pod for material {material} sized for {n_atoms} atoms (supercell "
+        f"of protocol {protocol.name}, widths >= {protocol.min_cell_width_A:g} Å): "
+        f"{wanted['cpu']} CPUs and {wanted['memory']}{nodes}",
+        n_atoms=n_atoms,
+    )
+
+
+class PartitionSizedK8sStepHandler(K8sStepHandler):
+    """dagster-k8s's K8sStepHandler, plus per-partition resources for dft md_trajectories steps.
+
+    The container context is dagster-k8s's own (run launcher < executor config < op tags <
+    `per_step_k8s_config`); for a dft md_trajectories step the sized resources go over the op
+    tags' and under `per_step_k8s_config`, so an explicit executor override still wins. The pod
+    template is annotated with how it was sized. One sizing per step, logged on it at launch.
+    """
+
+    dft_steps: dict[str, Method]
+    sizes: dict[str, PodSize]
+
+    @classmethod
+    def from_handler(cls, handler: K8sStepHandler) -> PartitionSizedK8sStepHandler:
+        """This handler with the state of the K8sStepHandler that dagster-k8s built."""
+        if type(handler) is not K8sStepHandler:
+            raise TypeError(f"expected dagster-k8s's K8sStepHandler, got {type(handler)}")
+        sized = cls.__new__(cls)
+        sized.__dict__.update(vars(handler))
+        sized.dft_steps = {
+            md_step_name(m.key): m for m in load_methods().values() if m.kind == "dft"
+        }
+        sized.sizes = {}
+        return sized
+
+    @property
+    def name(self):
+        return "PartitionSizedK8sStepHandler"
+
+    def _op_name(self, step_handler_context) -> str:
+        step_key = self._get_step_key(step_handler_context)
+        return step_handler_context.get_step_context(step_key).step.op_name
+
+    def pod_size(self, step_handler_context) -> PodSize | None:
+        """The sizing of this step's pod; None when it is not a dft md_trajectories step."""
+        method = self.dft_steps.get(self._op_name(step_handler_context))
+        if method is None:
+            return None
+        step_key = self._get_step_key(step_handler_context)
+        if step_key not in self.sizes:
+            run = step_handler_context.dagster_run
+            self.sizes[step_key] = size_dft_pod(method, dict(run.tags), run.run_config)
+        return self.sizes[step_key]
+
+    def _get_container_context(self, step_handler_context) -> K8sContainerContext:
+        context = super()._get_container_context(step_handler_context)
+        size = self.pod_size(step_handler_context)
+        if size is None:
+            return context
+        sized = UserDefinedDagsterK8sConfig(
+            container_config={"resources": size.resources},
+            pod_template_spec_metadata={
+                "annotations": {
+                    SIZING_ANNOTATION: "fallback" if size.fallback else "supercell",
+                    N_ATOMS_ANNOTATION: "" if size.n_atoms is None else str(size.n_atoms),
+                }
+            },
+        )
+        per_op = UserDefinedDagsterK8sConfig.from_dict(
+            self._per_step_k8s_config.get(self._op_name(step_handler_context), {})
+        )
+        return context.merge(K8sContainerContext(run_k8s_config=sized)).merge(
+            K8sContainerContext(run_k8s_config=per_op)
+        )
+
+    def launch_step(self, step_handler_context):
+        size = self.pod_size(step_handler_context)
+        if size is not None:
+            step_key = self._get_step_key(step_handler_context)
+            log = step_handler_context.get_step_context(step_key).log
+            (log.warning if size.fallback else log.info)(size.message)
+        yield from super().launch_step(step_handler_context)
+
+
+def _create_executor(init_context: dg.InitExecutorContext):
+    """k8s_job_executor's own executor, its step handler swapped for the partition-sized one."""
+    executor = k8s_job_executor.executor_creation_fn(init_context)
+    executor._step_handler = PartitionSizedK8sStepHandler.from_handler(executor._step_handler)
+    return executor
+
+
+k8s_partition_sized_executor = dg.ExecutorDefinition(
+    name=k8s_job_executor.name,
+    config_schema=k8s_job_executor.config_schema,
+    requirements=k8s_job_executor.get_requirements,
+    executor_creation_fn=_create_executor,
+    description=(
+        "dagster-k8s's k8s_job_executor (same config); the md_trajectories pods of DFT methods "
+        "ask for the CPUs and memory of the run's material (ionic_assets/lib/k8s_executor.py)."
+    ),
+)

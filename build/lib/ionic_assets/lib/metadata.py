@@ -1,0 +1,14 @@
+"""Materialization metadata from warehouse rows (Dagster serializes plain Python scalars only)."""
+
+import numpy as np
+
+
+def scalars(row: dict, keys) -> dict:
+    """The entries of `row` named in `keys` that are set, as plain Python scalars."""
+    picked = {}
+    for key in keys:
+        value = row.get(key)
+        if value is None:
+            continue
+        picked[key] = value.item() if isinstance(value, np.generic) else value
+    return picked

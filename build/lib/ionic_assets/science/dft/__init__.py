@@ -1,0 +1,58 @@
+"""DFT engines for ab initio MD: ``vasp`` (the paper's, see `vasp`) and ``cp2k`` (open source,
+runs anywhere CP2K is installed, see `cp2k`).
+
+Both give ASE calculators that the platform's NVT runner (`ionic_assets.science.md.run_nvt`)
+drives step by step, like the ML force models; `resources` sizes their CPU pods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ase import Atoms
+
+from ionic_assets.science.dft.cp2k import Cp2kSettings, build_cp2k_calculator, cp2k_identity
+from ionic_assets.science.dft.vasp import build_vasp_calculator, vasp_identity
+from ionic_assets.science.errors import InputError
+from ionic_assets.science.forcefields import LoadedModel
+
+ENGINES = ("vasp", "cp2k")
+
+
+def load_dft_method(
+    engine: str,
+    atoms: Atoms,
+    directory: str | Path,
+    ncores: int | None = None,
+    settings: dict | None = None,
+) -> LoadedModel:
+    """The calculator of DFT `engine` for `atoms`, with its identity, ready for `run_nvt`.
+
+    `directory` holds the engine's files (inputs, outputs, wavefunction restart); `ncores` CPUs
+    (default: all available to this process). `settings` overrides fields of `Cp2kSettings`
+    (cp2k only: the VASP settings are the paper's and fixed). Close the calculator when done
+    (``model.calculator.close()`` ends CP2K's process).
+    """
+    if engine == "vasp":
+        if settings:
+            raise InputError(
+                f"DFT engine vasp: takes no settings overrides, got {sorted(settings)}"
+            )
+        calculator, identity = build_vasp_calculator(atoms, directory, ncores), vasp_identity(atoms)
+    elif engine == "cp2k":
+        cp2k_settings = _cp2k_settings(settings or {})
+        calculator = build_cp2k_calculator(atoms, directory, ncores, cp2k_settings)
+        identity = cp2k_identity(atoms, cp2k_settings)
+    else:
+        raise InputError(f"unknown DFT engine {engine!r} (known: {', '.join(ENGINES)})")
+    elements = frozenset(int(z) for z in atoms.numbers)
+    return LoadedModel(calculator, "cpu", identity, elements)
+
+
+def _cp2k_settings(overrides: dict) -> Cp2kSettings:
+    known = {f.name for f in dataclasses.fields(Cp2kSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(f"DFT engine cp2k: unknown setting(s) {', '.join(unknown)}")
+    return Cp2kSettings(**overrides)

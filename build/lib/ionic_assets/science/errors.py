@@ -1,0 +1,17 @@
+"""Errors raised for bad input anywhere in the science layer.
+
+Each carries a one-line message that names the item (material, file, method, ...) and the cause,
+so the CLI and the Dagster logs can show it as it is, without a traceback.
+"""
+
+
+class InputError(ValueError):
+    """Bad input: an unknown name, a missing or unreadable file, a structure the step refuses."""
+
+
+class NotEstimable(ValueError):
+    """The data are valid but do not determine the quantity (too short, no Li motion, one T)."""
+
+
+class NotConverged(RuntimeError):
+    """A calculation did not converge even after its retry policy (e.g. a DFT SCF at a step)."""

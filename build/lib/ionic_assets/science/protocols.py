@@ -1,0 +1,190 @@
+"""MD protocols as data: timestep, length, thermostat, output cadence and guards.
+
+Protocols live in ``ionic_assets/config/protocols.yaml`` (or any YAML file of the same layout);
+`load_protocol("paper")` returns the paper's NVT protocol (section 2.2: Nose-Hoover, 2 fs,
+100 ps with the first 5 ps discarded, supercells >= 10 A wide).
+
+The thermostat is named by its ASE class path so the exact integrator is recorded with every
+trajectory. The one supported is ``ase.md.nose_hoover_chain.NoseHooverChainNVT``: a
+Nose-Hoover chain is the paper's thermostat family, it is deterministic (no random force), so a
+resumed run can continue bit for bit, and its state is a handful of arrays the MD runner can
+save. (ASE's older ``ase.md.npt.NPT`` in NVT mode is single-thermostat Nose-Hoover with a
+non-ergodicity known for small cells, and requires upper-triangular cells.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from ionic_assets.science.errors import InputError
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "protocols.yaml"
+SUPPORTED_THERMOSTATS = ("ase.md.nose_hoover_chain.NoseHooverChainNVT",)
+
+
+@dataclass(frozen=True)
+class Thermostat:
+    """An ASE MD class and its parameters (``*_fs`` keys are times in femtoseconds)."""
+
+    class_path: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Limits that stop a run early (the temperature one only after equilibration).
+
+    Attributes:
+        min_interatomic_distance_A: two atoms closer than this (Angstrom) mean a collapse.
+        distance_check_interval_steps: how often the distance check runs.
+        max_temperature_deviation: fraction of the target temperature the running mean may
+            deviate by before the run is stopped.
+        temperature_window_steps: steps in that running mean (so the fluctuations of a small
+            cell do not trip it); judged once the window is full.
+    """
+
+    min_interatomic_distance_A: float
+    distance_check_interval_steps: int
+    max_temperature_deviation: float
+    temperature_window_steps: int
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one MD trajectory is produced.
+
+    Attributes:
+        name: the key in the protocols file.
+        timestep_fs: integration time step, femtoseconds.
+        duration_ps: simulated time, picoseconds.
+        equilibration_ps: initial time discarded before analysis, picoseconds.
+        diffusion_fit_start_ps: time interval from which the MSD is fitted for D, picoseconds
+            (the start of the diffusive regime; it must leave enough of the run to fit).
+        thermostat: ASE class path and parameters.
+        frame_interval_steps: a frame (positions) is stored every this many steps.
+        checkpoint_interval_steps: a restartable checkpoint is written every this many steps.
+        progress_interval_steps: the progress callback is called every this many steps.
+        min_cell_width_A: supercells are grown until every perpendicular width is >= this.
+        guards: see `Guards`.
+        description: free text.
+    """
+
+    name: str
+    timestep_fs: float
+    duration_ps: float
+    equilibration_ps: float
+    thermostat: Thermostat
+    frame_interval_steps: int
+    checkpoint_interval_steps: int
+    progress_interval_steps: int
+    min_cell_width_A: float
+    guards: Guards
+    diffusion_fit_start_ps: float = 3.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def n_steps(self) -> int:
+        return round(self.duration_ps * 1000 / self.timestep_fs)
+
+    @property
+    def equilibration_steps(self) -> int:
+        return round(self.equilibration_ps * 1000 / self.timestep_fs)
+
+    @property
+    def frame_interval_ps(self) -> float:
+        return self.frame_interval_steps * self.timestep_fs / 1000
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in a complete trajectory, the one at t = 0 included."""
+        return self.n_steps // self.frame_interval_steps + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _validate(p: Protocol) -> None:
+    where = f"protocol {p.name!r}"
+    positive = {
+        "timestep_fs": p.timestep_fs,
+        "duration_ps": p.duration_ps,
+        "frame_interval_steps": p.frame_interval_steps,
+        "checkpoint_interval_steps": p.checkpoint_interval_steps,
+        "progress_interval_steps": p.progress_interval_steps,
+        "distance_check_interval_steps": p.guards.distance_check_interval_steps,
+        "temperature_window_steps": p.guards.temperature_window_steps,
+        "max_temperature_deviation": p.guards.max_temperature_deviation,
+    }
+    for key, value in positive.items():
+        if not value > 0:
+            raise InputError(f"{where}: {key} must be > 0, got {value}")
+    if not math.isclose(p.n_steps * p.timestep_fs, p.duration_ps * 1000):
+        raise InputError(f"{where}: duration_ps is not a whole number of time steps")
+    if not 0 <= p.equilibration_ps < p.duration_ps:
+        raise InputError(f"{where}: equilibration_ps must be in [0, duration_ps)")
+    if not 0 <= p.diffusion_fit_start_ps < p.duration_ps - p.equilibration_ps:
+        raise InputError(f"{where}: diffusion_fit_start_ps must be shorter than the analysed run")
+    if p.thermostat.class_path not in SUPPORTED_THERMOSTATS:
+        raise InputError(
+            f"{where}: thermostat {p.thermostat.class_path!r} not supported "
+            f"(supported: {', '.join(SUPPORTED_THERMOSTATS)})"
+        )
+
+
+#: Protocol fields that only set how often a run reports and checkpoints, not its trajectory.
+CADENCE_FIELDS = ("checkpoint_interval_steps", "progress_interval_steps")
+
+
+def with_cadence(protocol: Protocol, cadence: dict) -> Protocol:
+    """`protocol` with other checkpoint/progress intervals (steps), e.g. every step for DFT,
+    whose steps take minutes; InputError for any other field (it would change the science)."""
+    unknown = sorted(set(cadence) - set(CADENCE_FIELDS))
+    if unknown:
+        raise InputError(
+            f"protocol {protocol.name!r}: cadence may set only {', '.join(CADENCE_FIELDS)}, "
+            f"not {', '.join(unknown)}"
+        )
+    return replace(protocol, **cadence)
+
+
+def protocol_from_dict(name: str, config: dict) -> Protocol:
+    """Build a Protocol from one entry of the protocols file."""
+    config = dict(config)
+    try:
+        thermostat = config.pop("thermostat")
+        guards = config.pop("guards")
+        return Protocol(
+            name=name,
+            thermostat=Thermostat(thermostat["class"], dict(thermostat.get("params", {}))),
+            guards=Guards(**guards),
+            **config,
+        )
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"protocol {name!r}: bad or missing field ({exc})") from exc
+
+
+def load_protocols(path: str | Path | None = None) -> dict[str, Protocol]:
+    """All protocols of a YAML file (default: the package's ``config/protocols.yaml``)."""
+    path = Path(path) if path else DEFAULT_PATH
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"protocols file {path}: cannot read ({exc})") from exc
+    if not isinstance(entries, dict):
+        raise InputError(f"protocols file {path}: expected a mapping of protocol names")
+    return {name: protocol_from_dict(name, entry) for name, entry in entries.items()}
+
+
+def load_protocol(name: str, path: str | Path | None = None) -> Protocol:
+    """The protocol called `name`; InputError listing the known ones if there is none."""
+    protocols = load_protocols(path)
+    if name not in protocols:
+        raise InputError(f"unknown MD protocol {name!r} (known: {', '.join(protocols)})")
+    return protocols[name]
