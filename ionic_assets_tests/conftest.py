@@ -33,3 +33,28 @@ def home(tmp_path, monkeypatch) -> Path:
 def instance(home) -> dg.DagsterInstance:
     with dg.DagsterInstance.get() as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server on 127.0.0.1 for the session (lib/pg_local.py)."""
+    from ionic_assets.lib.pg_local import local_postgres
+
+    with local_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def ducklake(postgres_server, tmp_path, monkeypatch):
+    """The DuckLake backend on a fresh catalog database and data folder, set as the default
+    warehouse for this test (IONIC_ASSETS_WAREHOUSE=ducklake)."""
+    import uuid
+
+    from ionic_assets.lib.warehouse_backends import DuckLake
+
+    catalog = postgres_server.create_database(f"lake_{uuid.uuid4().hex[:12]}")
+    lake = DuckLake(catalog, str(tmp_path / "lake"))
+    monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "ducklake")
+    monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_CATALOG", lake.catalog)
+    monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_DATA_PATH", lake.data_path)
+    return lake

@@ -1,4 +1,4 @@
-"""Artifact storage: trajectories, reports and the DuckDB file under one base URL (fsspec).
+"""Artifact storage: trajectories and reports under one base URL (fsspec).
 
 The base URL comes from IONIC_ASSETS_STORAGE_URL and defaults to IONIC_ASSETS_HOME, so nothing
 changes locally. In a cluster it is either a volume mounted at the same path in every pod (a
@@ -6,8 +6,8 @@ plain path, deploy/helm/values.yaml's default) or object storage that every pod 
 `s3://bucket/ionic` (the `s3` extra, s3fs), `gs://bucket/ionic` (gcsfs), `file:///mnt/ionic`, or
 `memory://ionic` in tests. Paths below the base are relative POSIX paths:
 
-    ionic.duckdb                                                the warehouse (DUCKDB)
-    ionic.duckdb.lock                                           its writer's lock, while held
+    ionic.duckdb                                                the embedded warehouse (DUCKDB)
+    ducklake/                                                   DuckLake's data files, by default
     trajectories/<method>/<protocol>/<material>/<T>K.h5         md_trajectories (HDF5)
     trajectories/.../<T>K.h5.ckpt, <T>K.h5.ckpt.prev            its MD checkpoints
     trajectories/.../<T>K.dft/                                  a DFT engine's restart files
@@ -15,8 +15,10 @@ plain path, deploy/helm/values.yaml's default) or object storage that every pod 
 
 Who uses what:
 
-- `lib.warehouse.Warehouse` (the `warehouse` resource) opens the DuckDB file through
-  `duckdb_file`: writers one at a time, readers on a snapshot.
+- `lib.warehouse.Warehouse` (the `warehouse` resource) keeps its tables beside the store
+  (`lib.warehouse_backends`): the embedded DuckDB file needs a local store (DuckDB opens and
+  locks the file itself); DuckLake puts its Parquet files under `ducklake/` unless told
+  otherwise. No database goes through this module.
 - md_trajectories runs the MD inside `simulation_files(rel)`: local working files, downloaded
   first when the store has them (a resumed run), uploaded after every checkpoint
   (`run_nvt(on_checkpoint=files.sync)`) and when the run ends, failed or not. It records
@@ -29,29 +31,16 @@ On a local base (a path or file://) everything hands out the real files (no copi
 beside the target and renames it into place, so a crash never leaves half a file. On object
 storage files go through a temporary directory and are uploaded whole (an object store publishes
 an object only when its upload completes).
-
-The DuckDB lock is a file `<db>.lock` created exclusively (fsspec mode "xb": O_EXCL locally,
-atomic in memory://, a conditional put on backends that support it) holding its owner (host,
-PID, PID namespace) and creation time. A waiting writer gives up after `timeout_s` (600 s) with
-an error naming the holder. A holder's lock is broken when its process is gone: at once when it
-ran on the same host in the same PID namespace (a killed step subprocess of the local executor),
-else once the lock is older than `stale_after_s` (1 h; writes take seconds, so far beyond any
-live holder: a pod killed while writing). Where a backend cannot create exclusively the lock
-falls back to write-then-read-back, which is not race-free: use a shared volume with such
-backends (deploy/README.md, "Shared storage").
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import posixpath
 import shutil
-import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,15 +57,12 @@ DUCKDB = "ionic.duckdb"
 #: trajectory before the checkpoints, so the store never holds a checkpoint newer than its frames.
 CHECKPOINT_SUFFIXES = ("", ".ckpt.prev", ".ckpt")
 
-#: Seconds after which the guard of a lock breaker that died is removed (a break takes ms).
-BREAK_STALE_S = 60.0
-
 logger = logging.getLogger(__name__)
 
 
 class StorageError(OSError):
-    """An artifact is missing or could not be stored, or the storage lock could not be had or
-    was lost. An OSError, so assets report it in one line (`lib.failures.clear_failure`)."""
+    """An artifact is missing or could not be stored. An OSError, so assets report it in one
+    line (`lib.failures.clear_failure`)."""
 
 
 def default_base_url() -> str:
@@ -276,92 +262,6 @@ class ArtifactStore:
         files.publish()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    # -- the DuckDB warehouse -----------------------------------------------------------------
-
-    def lock(self, relpath: str | os.PathLike, **kwargs) -> StorageLock:
-        """The lock of `relpath` (`<relpath>.lock`); polled every 0.05 s on a local store, every
-        0.5 s on object storage (each poll is a request) unless `poll_s` says otherwise."""
-        kwargs.setdefault("poll_s", 0.05 if self.is_local else 0.5)
-        return StorageLock(self.fs, self.path(f"{_clean_relpath(relpath)}.lock"), **kwargs)
-
-    @contextlib.contextmanager
-    def duckdb_file(
-        self,
-        relpath: str | os.PathLike = DUCKDB,
-        *,
-        write: bool = True,
-        timeout_s: float = 600.0,
-        stale_after_s: float = 3600.0,
-    ) -> Iterator[Path]:
-        """A local path of the DuckDB file at `relpath`.
-
-        write=True: one writer at a time across processes and pods (`<relpath>.lock`). On a local
-        store the real file is handed out; otherwise the current file is downloaded (or none, for
-        a new database) and uploaded in one piece when the block ends without an exception; the
-        lock is checked to be still ours before that upload.
-        write=False: a private snapshot of the last published state (copied between writers on
-        a local store, downloaded otherwise), deleted after the block; a database that does not
-        exist yet gives a path with no file.
-        """
-        name = PurePosixPath(_clean_relpath(relpath)).name
-        if not write:
-            with tempfile.TemporaryDirectory(prefix="ionic-db-") as tmp:
-                snapshot = Path(tmp) / name
-                if self.is_local and self.exists(relpath):
-                    # DuckDB refuses a second process on a file open for writing: copy it
-                    # between writers, with the write-ahead log a crashed writer left, if any.
-                    with self.lock(relpath, timeout_s=timeout_s, stale_after_s=stale_after_s):
-                        shutil.copyfile(self.path(relpath), snapshot)
-                        with contextlib.suppress(FileNotFoundError):
-                            shutil.copyfile(f"{self.path(relpath)}.wal", f"{snapshot}.wal")
-                elif self.exists(relpath):
-                    self.get(relpath, snapshot)  # uploads are whole: no lock needed
-                yield snapshot
-            return
-        with self.lock(relpath, timeout_s=timeout_s, stale_after_s=stale_after_s) as held:
-            if self.is_local:
-                path = Path(self.path(relpath))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                yield path
-                return
-            workdir = Path(tempfile.mkdtemp(prefix="ionic-db-"))
-            try:
-                path = workdir / name
-                if self.exists(relpath):
-                    self.get(relpath, path)
-                yield path
-                held.check()
-                if path.is_file():
-                    self.put(path, relpath)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _process_identity() -> dict:
-    """This process as a lock records it: host name, PID and (Linux) PID namespace."""
-    identity = {"host": socket.gethostname(), "pid": os.getpid()}
-    with contextlib.suppress(OSError):
-        identity["pidns"] = os.readlink("/proc/self/ns/pid")
-    return identity
-
-
-def _holder_is_gone(record: dict) -> bool:
-    """True when the lock's holder ran on this host in this PID namespace and its process no
-    longer exists. Unknowable otherwise (another pod or machine): False."""
-    here = _process_identity()
-    pid = record.get("pid")
-    if "pidns" not in here or not isinstance(pid, int) or pid <= 0:
-        return False
-    if (record.get("host"), record.get("pidns")) != (here["host"], here["pidns"]):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: alive, another user's
-        return False
-    return False
-
 
 @dataclass
 class SimulationFiles:
@@ -441,142 +341,3 @@ class SimulationFiles:
 def _stamp(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size
-
-
-class StorageLock:
-    """An exclusive lock file on an fsspec filesystem, with owner, timestamp and stale timeout.
-
-    Waiting for it ends after `timeout_s` with a StorageError naming the holder. A holder's lock
-    is broken when its process is gone (same host and PID namespace: checked at once) or the
-    lock is older than `stale_after_s` (its owner died elsewhere). Times in seconds.
-    """
-
-    def __init__(
-        self,
-        fs: fsspec.AbstractFileSystem,
-        path: str,
-        *,
-        timeout_s: float = 600.0,
-        stale_after_s: float = 3600.0,
-        poll_s: float = 0.5,
-    ):
-        self.fs = fs
-        self.path = path
-        self.timeout_s = timeout_s
-        self.stale_after_s = stale_after_s
-        self.poll_s = poll_s
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        self.held = False
-
-    def _record(self) -> bytes:
-        return json.dumps(
-            {"owner": self.owner, "created": time.time(), **_process_identity()}
-        ).encode()
-
-    def read(self) -> dict | None:
-        """The current lock record, or None when there is no lock."""
-        try:
-            return json.loads(self.fs.cat_file(self.path))
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError):
-            # Being written by its owner this instant (created empty, then filled), or garbled:
-            # its age is the file's.
-            try:
-                created = self.fs.modified(self.path).timestamp()
-            except FileNotFoundError:
-                return None
-            except (NotImplementedError, OSError, AttributeError, ValueError):
-                created = time.time()
-            return {"owner": None, "created": created}
-
-    def _try_create(self) -> bool:
-        self.fs.makedirs(posixpath.dirname(self.path), exist_ok=True)
-        try:
-            with self.fs.open(self.path, "xb") as f:
-                f.write(self._record())
-        except FileExistsError:
-            return False
-        except (ValueError, NotImplementedError):
-            # No exclusive create on this backend: write unless present, then read back.
-            if self.fs.exists(self.path):
-                return False
-            self.fs.pipe_file(self.path, self._record())
-        record = self.read()
-        return bool(record) and record.get("owner") == self.owner
-
-    def acquire(self) -> StorageLock:
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            if self._try_create():
-                self.held = True
-                return self
-            record = self.read()
-            if record is not None and self._abandoned(record) and self._break(record):
-                continue  # its owner is gone; contend again at once
-            if time.monotonic() >= deadline:
-                holder = record.get("owner") if record else "unknown"
-                raise StorageError(
-                    f"lock {self.path}: still held by {holder} after {self.timeout_s:g} s "
-                    f"(if that process is gone, delete the lock file; it is broken by itself "
-                    f"once older than {self.stale_after_s:g} s)"
-                )
-            time.sleep(self.poll_s)
-
-    def _abandoned(self, record: dict) -> bool:
-        age_s = time.time() - float(record.get("created", 0))
-        return age_s > self.stale_after_s or _holder_is_gone(record)
-
-    def _break(self, judged: dict) -> bool:
-        """Remove the lock judged abandoned (`judged`, as read), unless it changed meanwhile.
-
-        One breaker at a time (`<lock>.break`, created exclusively), which re-reads the lock
-        before removing it: two waiters that both saw the dead holder's lock must not remove the
-        new lock that the faster one took. Returns whether the lock was removed. A breaker that
-        died leaves its guard, removed once older than BREAK_STALE_S.
-        """
-        guard = f"{self.path}.break"
-        try:
-            with self.fs.open(guard, "xb") as f:
-                f.write(self._record())
-        except FileExistsError:
-            with contextlib.suppress(OSError, ValueError, NotImplementedError, AttributeError):
-                if time.time() - self.fs.modified(guard).timestamp() > BREAK_STALE_S:
-                    self.fs.rm_file(guard)
-            return False
-        except (ValueError, NotImplementedError):
-            guard = None  # no exclusive create on this backend: not race-free (see module doc)
-        try:
-            current = self.read()
-            same = current is not None and all(
-                current.get(k) == judged.get(k) for k in ("owner", "created")
-            )
-            if same:
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm_file(self.path)
-            return same or current is None
-        finally:
-            if guard is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm_file(guard)
-
-    def check(self) -> None:
-        """Raise StorageError unless the lock file still names this owner."""
-        record = self.read()
-        if not record or record.get("owner") != self.owner:
-            raise StorageError(f"lock {self.path}: lost (taken as stale by another writer)")
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        record = self.read()
-        if record and record.get("owner") == self.owner:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm_file(self.path)
-
-    def __enter__(self) -> StorageLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()

@@ -1,12 +1,11 @@
-"""The DuckDB warehouse: one table per asset, with declared schemas, written so that concurrent
+"""The warehouse: one table per asset, with declared schemas, written so that concurrent
 materializations neither lose nor duplicate rows.
 
 Each asset owns one table keyed by its partition columns; a materialization replaces the rows of
 its keys inside one transaction (delete + insert), so a re-run overwrites and two runs of
-different partitions both land. The database is one DuckDB file on the artifact store
-(`lib.storage`), opened through the `Warehouse` resource: one writer at a time across processes
-and pods, readers on a snapshot. Columns a row leaves out (a "not estimable" row has no D) are
-NULL.
+different partitions both land. Where the tables live (one local DuckDB file, or DuckLake with a
+PostgreSQL catalog) is the `Warehouse` resource's business (`lib.warehouse_backends`), not the
+assets'. Columns a row leaves out (a "not estimable" row has no D) are NULL.
 """
 
 from __future__ import annotations
@@ -19,7 +18,9 @@ import duckdb
 import pandas as pd
 from pydantic import Field
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.storage import ArtifactStore
+from ionic_assets.lib.warehouse_backends import Backend, backend_from, transaction
 
 #: Column types of every table the assets write. Units are in the column names.
 TABLES: dict[str, dict[str, str]] = {
@@ -81,20 +82,18 @@ KEYS: dict[str, list[str] | None] = {
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The platform's storage as a resource: the DuckDB tables and the artifact files.
+    """The platform's storage as a resource: the warehouse tables and the artifact files.
 
-    Everything lives below one base URL, `storage_url` or else IONIC_ASSETS_STORAGE_URL or else
-    IONIC_ASSETS_HOME (read when used, so a pod's environment decides): the database file
-    `ionic.duckdb`, and trajectories and reports through `artifacts()`.
+    Artifacts (trajectories, reports) live below one base URL, `storage_url` or else
+    IONIC_ASSETS_STORAGE_URL or else IONIC_ASSETS_HOME. The tables live in the backend that
+    `backend` or else IONIC_ASSETS_WAREHOUSE names (`lib.warehouse_backends`; settings read when
+    used, so a pod's environment decides): `duckdb`, the file `ionic.duckdb` below a local
+    store; `ducklake`, the catalog `ducklake_catalog` (else IONIC_ASSETS_DUCKLAKE_CATALOG) with
+    its data files under `ducklake_data_path` (else IONIC_ASSETS_DUCKLAKE_DATA_PATH, else the
+    store's `ducklake/` folder).
 
-    `get_connection()` yields a DuckDB connection to the database for writing. Writers go one at
-    a time across processes and pods (the store's lock file `ionic.duckdb.lock`): a writer waits
-    up to `lock_timeout_s` seconds, then fails naming the holder; the lock of a holder whose
-    process is gone is broken at once on the same host, else after `stale_lock_s` seconds. On a
-    local store the connection is on the real file; on object storage on a downloaded copy that
-    is uploaded whole when the block ends without an exception. `get_connection(read_only=True)`
-    is on a private snapshot of the last published state, taken between writers: it holds no
-    lock while used, and what it changes (e.g. `ensure_tables`) is discarded.
+    `get_connection()` yields a connection whose default database is the warehouse;
+    `get_connection(read_only=True)` a private snapshot of it (its changes are discarded).
     """
 
     storage_url: str | None = Field(
@@ -102,27 +101,38 @@ class Warehouse(dg.ConfigurableResource):
         description="Base URL or path of the artifact store (default: IONIC_ASSETS_STORAGE_URL, "
         "else IONIC_ASSETS_HOME).",
     )
-    lock_timeout_s: float = Field(
-        default=600.0, description="Seconds a writer waits for the database lock."
+    backend: str | None = Field(
+        default=None, description="duckdb or ducklake (default: IONIC_ASSETS_WAREHOUSE)."
     )
-    stale_lock_s: float = Field(
-        default=3600.0, description="Seconds after which a lock of a vanished holder is broken."
+    ducklake_catalog: str | None = Field(
+        default=None, description="libpq string of the DuckLake catalog database."
+    )
+    ducklake_data_path: str | None = Field(
+        default=None, description="Folder or s3:// URL of the DuckLake data files."
+    )
+    busy_timeout_s: float = Field(
+        default=600.0,
+        description="Seconds a connection waits while another process writes the DuckDB file.",
     )
 
     def artifacts(self) -> ArtifactStore:
-        """The artifact store that holds the database, trajectories and reports."""
+        """The artifact store that holds trajectories and reports (and the DuckDB file)."""
         return ArtifactStore(self.storage_url) if self.storage_url else ArtifactStore.from_env()
+
+    def tables(self) -> Backend:
+        """The backend that holds the tables, as configured now."""
+        return backend_from(
+            self.backend or settings.warehouse_backend(),
+            self.artifacts(),
+            catalog=self.ducklake_catalog,
+            data_path=self.ducklake_data_path,
+            busy_timeout_s=self.busy_timeout_s,
+        )
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.artifacts().duckdb_file(
-            write=not read_only, timeout_s=self.lock_timeout_s, stale_after_s=self.stale_lock_s
-        ) as path:
-            conn = duckdb.connect(str(path))
-            try:
-                yield conn
-            finally:
-                conn.close()  # before the file is published or the lock released
+        with self.tables().connect(read_only=read_only) as conn:
+            yield conn
 
 
 def upsert(warehouse: Warehouse, table: str, row: dict) -> None:
@@ -139,14 +149,14 @@ def ensure_tables(conn) -> None:
 
 
 def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str] | None) -> None:
-    """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction.
-    With `key_columns` None the whole table is replaced."""
+    """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction
+    (retried when it conflicts, `warehouse_backends.transaction`). With `key_columns` None the
+    whole table is replaced."""
     unknown = set(rows.columns) - set(TABLES[table])
     if unknown:
         raise ValueError(f"table {table}: undeclared columns {sorted(unknown)}")
-    conn.register("incoming_rows", rows)
-    try:
-        conn.execute("BEGIN TRANSACTION")
+
+    def write(conn) -> None:
         ensure_tables(conn)
         if key_columns is None:
             conn.execute(f"DELETE FROM {table}")
@@ -156,10 +166,10 @@ def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str] | 
                 f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_rows i WHERE {match})"
             )
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
+
+    conn.register("incoming_rows", rows)
+    try:
+        transaction(conn, write)
     finally:
         conn.unregister("incoming_rows")
 

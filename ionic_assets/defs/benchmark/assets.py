@@ -1,7 +1,8 @@
 """benchmark_table: every method against experiment, with the paper's MAE figures and cost table.
 
-Rebuilt whole from the DuckDB tables of the upstream assets in one transaction, so concurrent
-materializations can neither lose nor duplicate rows. Views `benchmark_mae` (the paper's two MAE
+Rebuilt whole from the warehouse tables of the upstream assets in one transaction, so it is
+built from one consistent snapshot of them and concurrent materializations can neither lose nor
+duplicate rows (a conflicting commit is retried, `warehouse_backends.transaction`). Views `benchmark_mae` (the paper's two MAE
 figures per method) and `benchmark_cost` (Table 1: devices, per-simulation wall time, CPU/GPU
 hours and memory) sit on it.
 """
@@ -13,6 +14,7 @@ from ionic_assets.defs.materials.assets import obelix_subset
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.reports import publish_figures
 from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
+from ionic_assets.lib.warehouse_backends import transaction
 from ionic_assets.science import figures
 
 BENCHMARK_SQL = """
@@ -62,6 +64,17 @@ FROM md_trajectories GROUP BY method ORDER BY method;
 """
 
 
+def rebuild_benchmark_table(conn) -> None:
+    """benchmark_table and its views from the upstream tables, in one transaction."""
+
+    def rebuild(conn) -> None:
+        ensure_tables(conn)
+        conn.execute(BENCHMARK_SQL)
+        conn.execute(VIEWS_SQL)
+
+    transaction(conn, rebuild)
+
+
 def _arrhenius_keys() -> list[dg.AssetKey]:
     return [dg.AssetKey([m.key, "arrhenius_fits"]) for m in load_methods().values()]
 
@@ -90,11 +103,7 @@ def _figures(bench) -> dict:
 )
 def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
     with warehouse.get_connection() as conn:
-        conn.execute("BEGIN TRANSACTION")
-        ensure_tables(conn)
-        conn.execute(BENCHMARK_SQL)
-        conn.execute(VIEWS_SQL)
-        conn.execute("COMMIT")
+        rebuild_benchmark_table(conn)
         bench = read_rows(conn, "benchmark_table")
         mae = read_rows(conn, "benchmark_mae")
         cost = read_rows(conn, "benchmark_cost")

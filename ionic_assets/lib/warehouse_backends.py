@@ -1,0 +1,297 @@
+"""Where the warehouse tables live: one local DuckDB file, or DuckLake with a PostgreSQL catalog.
+
+`settings.warehouse_backend()` (IONIC_ASSETS_WAREHOUSE) chooses:
+
+- `duckdb` (default): the embedded file `ionic.duckdb` below the local artifact store. No
+  server. DuckDB lets one process write the file at a time and holds its own lock on it, which
+  the kernel releases when that process dies (so nothing is ever stale); a second process waits
+  here until the file is free, up to `busy_timeout_s`.
+- `ducklake`: DuckDB's lakehouse format. The catalog (schemas, snapshots, transactions) is a
+  PostgreSQL database (`settings.ducklake_catalog()`, a libpq connection string: password and
+  host may come from PGPASSWORD/PGHOST), the data Parquet files under a path or `s3://` URL
+  (`settings.ducklake_data_path()`). Many processes and pods commit concurrently; a commit
+  that conflicts with another's is retried (`transaction`).
+
+A write connection's default database is the warehouse. A read-only one is a private snapshot
+whose changes are discarded: on the DuckDB file, the tables and views copied into memory with the
+file attached only for the copy (so a reader never keeps a writer waiting); on DuckLake, one
+transaction on one catalog snapshot, rolled back at the end. Extensions come from the
+`duckdb-ext-*` packages' `extensions` folder, never downloaded; loading them takes about half a
+second, so each process keeps one DuckDB instance per lake, with the lake attached, and hands
+out a cursor of it per connection (a new instance after the catalog was lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import duckdb_ext
+
+from ionic_assets.lib import settings
+from ionic_assets.lib.storage import DUCKDB, ArtifactStore
+
+#: The two backends, by the name IONIC_ASSETS_WAREHOUSE takes.
+BACKENDS = ("duckdb", "ducklake")
+#: Seconds a conflicting DuckLake transaction is retried for before its error is raised.
+RETRY_FOR_S = 120.0
+
+_UNREACHABLE = re.compile(
+    r"server closed the connection|could not connect|connection refused|connection to server"
+    r"|terminating connection|no connection to the server|Failed to get connection",
+    re.IGNORECASE,
+)
+
+
+class WarehouseUnavailable(OSError):
+    """The warehouse cannot be reached (catalog down, file busy too long, misconfigured). An
+    OSError, so an asset reports it in one line (`lib.failures.clear_failure`)."""
+
+
+def extension_directory() -> str:
+    """The `extensions` folder the duckdb-ext-* packages install into (DuckDB's layout
+    `<dir>/v<version>/<platform>/<name>.duckdb_extension`)."""
+    return str(Path(next(iter(duckdb_ext.__path__))) / "extensions")
+
+
+def memory_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that loads extensions from the packages only."""
+    return duckdb.connect(
+        config={
+            "extension_directory": extension_directory(),
+            "autoinstall_known_extensions": False,
+            "allow_community_extensions": False,
+        }
+    )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    """The warehouse as one local DuckDB file at `path`."""
+
+    path: Path
+    busy_timeout_s: float = 600.0
+
+    def describe(self) -> str:
+        return f"warehouse DuckDB file {self.path}"
+
+    def attach(self, conn, alias: str, read_only: bool) -> bool:
+        """Attach the file as `alias`, waiting while another process has it open. Read-only
+        and no file yet: attach nothing, return False."""
+        if read_only and not self.path.is_file():
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mode = " (READ_ONLY)" if read_only else ""
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay_s = 0.005
+        while True:
+            try:
+                conn.execute(f"ATTACH {_sql_text(str(self.path))} AS {alias}{mode}")
+                return True
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise WarehouseUnavailable(f"{self.describe()}: {_first_line(exc)}") from None
+                if time.monotonic() >= deadline:
+                    raise WarehouseUnavailable(
+                        f"{self.describe()}: still in use after {self.busy_timeout_s:g} s "
+                        f"({_first_line(exc)})"
+                    ) from None
+            time.sleep(random.uniform(0.5, 1.0) * delay_s)
+            delay_s = min(2 * delay_s, 0.2)
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection on the file (read_only: on a copy in memory of its tables)."""
+        conn = memory_connection()
+        try:
+            if not read_only:
+                self.attach(conn, "warehouse", read_only=False)
+                conn.execute("USE warehouse")
+            elif self.attach(conn, "stored", read_only=True):
+                conn.execute("COPY FROM DATABASE stored TO memory")
+                conn.execute("DETACH stored")
+            yield conn
+        finally:
+            conn.close()
+
+
+#: This process's DuckDB instance of each lake, with the lake attached as `warehouse`.
+_LAKES: dict[tuple[int, DuckLake], duckdb.DuckDBPyConnection] = {}
+
+
+@dataclass(frozen=True)
+class DuckLake:
+    """The warehouse as DuckLake: PostgreSQL catalog `catalog` (libpq connection string), data
+    files under `data_path` (a local path or s3:// URL)."""
+
+    catalog: str
+    data_path: str
+
+    def describe(self) -> str:
+        shown = re.sub(r"password=\S+", "password=***", self.catalog)
+        return f"warehouse catalog postgres:{shown}"
+
+    def attach(self, conn, alias: str, read_only: bool) -> bool:
+        """Attach the lake as `alias` (created in the catalog when new). Read-only and no lake
+        in the catalog yet: attach nothing, return False."""
+        conn.execute("LOAD ducklake; LOAD postgres")
+        if self.data_path.startswith(("s3://", "gs://", "gcs://", "r2://")):
+            conn.execute("LOAD httpfs")
+            _s3_secret(conn)
+        data_path = self.data_path.rstrip("/") + "/"
+        options = f"DATA_PATH {_sql_text(data_path)}" + (", READ_ONLY" if read_only else "")
+        lake = _sql_text(f"ducklake:postgres:{self.catalog}")
+        try:
+            with self.errors():
+                conn.execute(f"ATTACH {lake} AS {alias} ({options})")
+        except duckdb.InvalidInputException as exc:
+            if read_only and "does not exist" in str(exc):
+                return False
+            raise WarehouseUnavailable(f"{self.describe()}: {_first_line(exc)}") from None
+        return True
+
+    def _instance(self) -> duckdb.DuckDBPyConnection:
+        key = (os.getpid(), self)  # never a forked parent's instance
+        if key not in _LAKES:
+            conn = memory_connection()
+            try:
+                self.attach(conn, "warehouse", read_only=False)
+            except BaseException:
+                conn.close()
+                raise
+            _LAKES[key] = conn
+        return _LAKES[key]
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on this process's instance of the lake (read_only: in one transaction,
+        rolled back at the end). A lost catalog is one line naming it, and the instance is
+        dropped so that the next connection reconnects."""
+        try:
+            with self.errors():
+                cursor = self._instance().cursor()
+                try:
+                    cursor.execute("USE warehouse")
+                    if read_only:
+                        cursor.execute("BEGIN TRANSACTION")
+                    yield cursor
+                finally:
+                    if read_only:
+                        with contextlib.suppress(duckdb.Error):
+                            cursor.execute("ROLLBACK")
+                    cursor.close()
+        except WarehouseUnavailable:
+            lost = _LAKES.pop((os.getpid(), self), None)
+            if lost is not None:
+                with contextlib.suppress(duckdb.Error):
+                    lost.close()
+            raise
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Re-raise a lost or refused catalog connection as one line naming the catalog."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            if _UNREACHABLE.search(str(exc)):
+                raise WarehouseUnavailable(
+                    f"{self.describe()}: unreachable ({_first_line(exc)})"
+                ) from None
+            raise
+
+
+def _s3_secret(conn) -> None:
+    """An S3 secret from the standard AWS variables, when set (else DuckDB's defaults)."""
+    names = {
+        "KEY_ID": "AWS_ACCESS_KEY_ID",
+        "SECRET": "AWS_SECRET_ACCESS_KEY",
+        "SESSION_TOKEN": "AWS_SESSION_TOKEN",
+        "REGION": "AWS_REGION",
+        "ENDPOINT": "AWS_ENDPOINT_URL",
+    }
+    given = {key: os.environ[env] for key, env in names.items() if os.environ.get(env)}
+    if "ENDPOINT" in given:
+        endpoint = given["ENDPOINT"]
+        given["ENDPOINT"] = re.sub(r"^https?://", "", endpoint)
+        given["USE_SSL"] = "false" if endpoint.startswith("http://") else "true"
+        given["URL_STYLE"] = "path"
+    if given:
+        fields = ", ".join(f"{key} {_sql_text(value)}" for key, value in given.items())
+        conn.execute(f"CREATE OR REPLACE SECRET ionic_s3 (TYPE s3, {fields})")
+
+
+Backend = EmbeddedFile | DuckLake
+
+
+def backend_from(
+    name: str,
+    store: ArtifactStore,
+    *,
+    catalog: str | None = None,
+    data_path: str | None = None,
+    busy_timeout_s: float = 600.0,
+) -> Backend:
+    """The backend `name` (one of BACKENDS) beside the artifact store `store`; DuckLake's
+    catalog and data path default to the settings (`lib.settings`)."""
+    if name == "duckdb":
+        path = store.local_path(DUCKDB)
+        if path is None:
+            raise WarehouseUnavailable(
+                f"warehouse duckdb: the DuckDB file needs a local store, not {store.base_url} "
+                "(with object storage use IONIC_ASSETS_WAREHOUSE=ducklake)"
+            )
+        return EmbeddedFile(path, busy_timeout_s)
+    if name == "ducklake":
+        default = store.path("ducklake") if store.is_local else store.url("ducklake")
+        return DuckLake(
+            catalog or settings.ducklake_catalog(),
+            data_path or settings.ducklake_data_path(default),
+        )
+    raise WarehouseUnavailable(f"IONIC_ASSETS_WAREHOUSE={name!r}: one of {', '.join(BACKENDS)}")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A commit refused because another transaction changed the same data first."""
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+def transaction(conn, work: Callable[[duckdb.DuckDBPyConnection], object]) -> object:
+    """Run `work(conn)` in one transaction and commit; returns what `work` returned.
+
+    On a conflicting commit (DuckLake: another writer changed the same table files first) the
+    transaction is rolled back and run again from the start on the newer snapshot, after a
+    random backoff doubling from 20 ms to at most 2 s, for up to RETRY_FOR_S seconds: the
+    whole transaction commits once or not at all, so nothing is lost or written twice.
+    Any other error rolls back and is raised.
+    """
+    deadline = time.monotonic() + RETRY_FOR_S
+    delay_s = 0.02
+    while True:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+            return result
+        except Exception as exc:
+            with contextlib.suppress(duckdb.Error):
+                conn.execute("ROLLBACK")
+            if not is_conflict(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(0.5, 1.0) * delay_s)
+        delay_s = min(2 * delay_s, 2.0)
