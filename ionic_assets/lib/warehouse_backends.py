@@ -159,7 +159,7 @@ class DuckLake:
         lake = _sql_text(f"ducklake:postgres:{self.catalog}")
         try:
             with self.errors():
-                conn.execute(f"ATTACH {lake} AS {alias} ({options})")
+                _attach_racing_creators(conn, f"ATTACH {lake} AS {alias} ({options})")
         except duckdb.InvalidInputException as exc:
             if read_only and "does not exist" in str(exc):
                 return False
@@ -214,6 +214,20 @@ class DuckLake:
                     f"{self.describe()}: unreachable ({_first_line(exc)})"
                 ) from None
             raise
+
+
+def _attach_racing_creators(conn, attach_sql: str, attempts: int = 20) -> None:
+    """ATTACH a lake; when another process is creating the same new catalog this instant (its
+    tables "already exist" halfway), attach again once it is done."""
+    for attempt in range(attempts):
+        try:
+            conn.execute(attach_sql)
+            return
+        except duckdb.Error as exc:
+            racing = "Failed to initialize DuckLake" in str(exc) and attempt + 1 < attempts
+            if not racing:
+                raise
+        time.sleep(random.uniform(0.05, 0.2))
 
 
 def _s3_secret(conn) -> None:

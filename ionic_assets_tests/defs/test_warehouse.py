@@ -1,5 +1,6 @@
-"""The warehouse resource: concurrent writers to the one DuckDB file lose and duplicate nothing,
-readers see a consistent snapshot, and a writer never waits forever."""
+"""The warehouse resource on both backends (the embedded DuckDB file; DuckLake on a real
+PostgreSQL catalog): concurrent writers lose and duplicate nothing, readers see a private
+snapshot, a writer killed mid-transaction leaves nothing behind and never blocks the next one."""
 
 import multiprocessing as mp
 import signal
@@ -8,102 +9,116 @@ import sys
 import uuid
 from pathlib import Path
 
-import duckdb
-import fsspec
 import pandas as pd
 import pytest
 
-from ionic_assets.lib.storage import DUCKDB, StorageError
+from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import Warehouse, read_rows, replace_rows, upsert
+from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
 
 N_WRITERS, N_ROWS = 4, 6
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _writer(storage_url: str, writer: int) -> None:
-    warehouse = Warehouse(storage_url=storage_url, lock_timeout_s=120)
+@pytest.fixture(params=["duckdb", "ducklake"])
+def backend(request, tmp_path, monkeypatch):
+    """Each test on each backend, set through the environment as a deployment sets it."""
+    monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", str(tmp_path / "store"))
+    if request.param == "ducklake":
+        request.getfixturevalue("ducklake")
+    else:
+        monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "duckdb")
+    return request.param
+
+
+def _writer(writer: int) -> None:
+    warehouse = Warehouse()
     for i in range(N_ROWS):
         for attempt in range(2):  # the second pass re-writes the same keys: must replace
-            row = pd.DataFrame(
-                [
-                    {
-                        "method": f"m{writer}",
-                        "material_id": f"x{i}",
-                        "temperature_K": 1000.0,
-                        "seed": attempt,
-                    }
-                ]
-            )
+            key = {"method": f"m{writer}", "material_id": f"x{i}", "temperature_K": 1000.0}
             with warehouse.get_connection() as conn:
                 replace_rows(
-                    conn, "md_trajectories", row, ["method", "material_id", "temperature_K"]
+                    conn,
+                    "md_trajectories",
+                    pd.DataFrame([{**key, "seed": attempt}]),
+                    ["method", "material_id", "temperature_K"],
                 )
 
 
-def test_concurrent_upserts_from_processes(tmp_path):
+def test_concurrent_upserts_from_processes(backend, tmp_path):
     """Step subprocesses of Dagster's local executor, each writing through the resource."""
     context = mp.get_context("spawn")
-    workers = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(N_WRITERS)]
+    workers = [context.Process(target=_writer, args=(w,)) for w in range(N_WRITERS)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    with duckdb.connect(str(tmp_path / DUCKDB), read_only=True) as conn:
+    with Warehouse().get_connection(read_only=True) as conn:
         rows = conn.execute("SELECT method, material_id, seed FROM md_trajectories").fetchall()
     assert len(rows) == N_WRITERS * N_ROWS
     assert len(set(rows)) == len(rows) and {seed for *_, seed in rows} == {1}
-    assert not (tmp_path / f"{DUCKDB}.lock").exists()
+    # No lock file of ours: the file's lock is DuckDB's own, the lake's the catalog's.
+    assert not list((tmp_path / "store").glob("*.lock"))
 
 
-def test_read_only_connections_are_snapshots(tmp_path):
-    warehouse = Warehouse(storage_url=str(tmp_path))
+def test_read_only_connections_are_snapshots(backend, tmp_path):
+    warehouse = Warehouse()
     with warehouse.get_connection(read_only=True) as conn:  # no database yet: empty tables
         assert read_rows(conn, "supercells").empty
-    assert not (tmp_path / DUCKDB).exists()  # a reader creates nothing on the store
+    assert not (tmp_path / "store" / DUCKDB).exists()  # a reader creates no file
     upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
     with warehouse.get_connection(read_only=True) as conn:
         assert list(read_rows(conn, "supercells")["n_atoms"]) == [4]
+        upsert(warehouse, "supercells", {"material_id": "fft", "n_atoms": 8})
+        assert len(read_rows(conn, "supercells")) == 1  # the snapshot does not move
         conn.execute("DELETE FROM supercells")  # a snapshot's changes are discarded
     with warehouse.get_connection(read_only=True) as conn:
-        assert len(read_rows(conn, "supercells")) == 1
-
-
-def test_warehouse_on_object_storage(monkeypatch):
-    """The default resource follows IONIC_ASSETS_STORAGE_URL: the file lives on the store."""
-    url = f"memory://ionic-test-{uuid.uuid4().hex}"
-    monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", url)
-    warehouse = Warehouse()
-    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
-    upsert(warehouse, "supercells", {"material_id": "fft", "n_atoms": 8})
-    store = warehouse.artifacts()
-    assert store.exists(DUCKDB) and not store.exists(f"{DUCKDB}.lock")
-    with warehouse.get_connection(read_only=True) as conn:
         assert sorted(read_rows(conn, "supercells")["material_id"]) == ["fft", "gvd"]
-    fsspec.filesystem("memory").rm(store.root, recursive=True)
 
 
-def test_a_held_lock_times_out_with_the_holder_named(tmp_path):
-    warehouse = Warehouse(storage_url=str(tmp_path), lock_timeout_s=0.3)
-    with (
-        warehouse.artifacts().lock(DUCKDB) as held,
-        pytest.raises(StorageError, match=f"still held by {held.owner}.*after 0.3 s"),
-        warehouse.get_connection(),
-    ):
-        pass
+def test_the_file_needs_a_local_store(monkeypatch):
+    """Object storage cannot hold a DuckDB file that many write: one line says what to use."""
+    monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", f"memory://ionic-test-{uuid.uuid4().hex}")
+    monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "duckdb")
+    with pytest.raises(WarehouseUnavailable, match="needs a local store.*ducklake") as error:
+        upsert(Warehouse(), "supercells", {"material_id": "gvd"})
+    assert "\n" not in str(error.value)
+    monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "sqlite")
+    with pytest.raises(WarehouseUnavailable, match="'sqlite': one of duckdb, ducklake"):
+        Warehouse().tables()
 
 
-def test_a_crashed_writers_lock_is_broken_at_once(tmp_path):
-    crash = (
-        "import os, signal, sys\n"
-        "from ionic_assets.lib.storage import ArtifactStore\n"
-        "ArtifactStore(sys.argv[1]).lock('ionic.duckdb').acquire()\n"
-        "os.kill(os.getpid(), signal.SIGKILL)  # no release, no cleanup: a crashed step\n"
+HOLD = """
+import sys, time
+from ionic_assets.lib.warehouse import Warehouse, ensure_tables
+with Warehouse().get_connection() as conn:
+    ensure_tables(conn)
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute("INSERT INTO supercells (material_id) SELECT 'partial' || i FROM range(50) t(i)")
+    print("inside", flush=True)
+    time.sleep(120)  # SIGKILLed here, mid-transaction
+"""
+
+
+def test_a_writer_killed_mid_transaction_leaves_nothing(backend, tmp_path):
+    """A crashed step: no partial row, and the next writers go on (DuckDB's file lock dies
+    with its process; DuckLake never blocked them)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
     )
-    done = subprocess.run([sys.executable, "-c", crash, str(tmp_path)], cwd=PROJECT_ROOT)
-    assert done.returncode == -signal.SIGKILL
-    assert (tmp_path / f"{DUCKDB}.lock").exists()
-    # Far below the stale time (1 h): the holder ran here and its process is gone.
-    warehouse = Warehouse(storage_url=str(tmp_path), lock_timeout_s=5)
-    upsert(warehouse, "supercells", {"material_id": "x"})
-    assert not (tmp_path / f"{DUCKDB}.lock").exists()
+    try:
+        assert holder.stdout.readline().strip() == "inside"
+        warehouse = Warehouse(busy_timeout_s=0.3)
+        if backend == "duckdb":  # the file is held: a writer waits, then names it in one line
+            with pytest.raises(WarehouseUnavailable, match=r"DuckDB file .* in use after 0.3 s"):
+                upsert(warehouse, "supercells", {"material_id": "waiting"})
+        else:  # the lake takes other writers meanwhile
+            upsert(warehouse, "supercells", {"material_id": "meanwhile"})
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        assert holder.wait(timeout=30) == -signal.SIGKILL
+    upsert(Warehouse(busy_timeout_s=5), "supercells", {"material_id": "after"})
+    with Warehouse().get_connection(read_only=True) as conn:
+        ids = set(read_rows(conn, "supercells")["material_id"])
+    assert ids == ({"after"} if backend == "duckdb" else {"after", "meanwhile"})
