@@ -18,7 +18,7 @@ file attached only for the copy (so a reader never keeps a writer waiting); on D
 transaction on one catalog snapshot, rolled back at the end. Extensions come from the
 `duckdb-ext-*` packages' `extensions` folder, never downloaded; loading them takes about half a
 second, so each process keeps one DuckDB instance per lake, with the lake attached, and hands
-out a cursor of it per connection (a new instance after the catalog was lost).
+out a cursor of it per connection (after checking that it still reaches the catalog).
 """
 
 from __future__ import annotations
@@ -41,13 +41,26 @@ from ionic_assets.lib.storage import DUCKDB, ArtifactStore
 #: The two backends, by the name IONIC_ASSETS_WAREHOUSE takes.
 BACKENDS = ("duckdb", "ducklake")
 #: Seconds a conflicting DuckLake transaction is retried for before its error is raised.
-RETRY_FOR_S = 120.0
+RETRY_FOR_S = 300.0
+#: DuckLake commits of up to this many rows go into the catalog itself, not a Parquet file each
+#: (an asset's upsert is one row: no small-file pile-up, a cheaper commit).
+INLINE_ROWS = 100
+#: DuckLake's own commit retries (a snapshot id taken by another writer meanwhile): 10 ms
+#: doubling 5 times; past them `transaction` retries the whole transaction with jitter.
+DUCKLAKE_RETRY_SQL = (
+    "SET GLOBAL ducklake_retry_wait_ms = 10; SET GLOBAL ducklake_retry_backoff = 2;"
+    "SET GLOBAL ducklake_max_retry_count = 5"
+)
 
 _UNREACHABLE = re.compile(
     r"server closed the connection|could not connect|connection refused|connection to server"
     r"|terminating connection|no connection to the server|Failed to get connection",
     re.IGNORECASE,
 )
+
+
+#: How the postgres extension words a failed catalog query (its connection was cut, mostly).
+_CATALOG_QUERY = "Failed to execute query"
 
 
 class WarehouseUnavailable(OSError):
@@ -155,7 +168,8 @@ class DuckLake:
             conn.execute("LOAD httpfs")
             _s3_secret(conn)
         data_path = self.data_path.rstrip("/") + "/"
-        options = f"DATA_PATH {_sql_text(data_path)}" + (", READ_ONLY" if read_only else "")
+        options = f"DATA_PATH {_sql_text(data_path)}, DATA_INLINING_ROW_LIMIT {INLINE_ROWS}"
+        options += ", READ_ONLY" if read_only else ""
         lake = _sql_text(f"ducklake:postgres:{self.catalog}")
         try:
             with self.errors():
@@ -167,53 +181,55 @@ class DuckLake:
         return True
 
     def _instance(self) -> duckdb.DuckDBPyConnection:
+        """This process's instance of the lake; a kept one is first checked to still reach
+        the catalog (its connections die with a restarted server) and replaced if not."""
         key = (os.getpid(), self)  # never a forked parent's instance
-        if key not in _LAKES:
-            conn = memory_connection()
+        kept = _LAKES.pop(key, None)
+        if kept is not None:
             try:
-                self.attach(conn, "warehouse", read_only=False)
-            except BaseException:
-                conn.close()
-                raise
-            _LAKES[key] = conn
-        return _LAKES[key]
+                kept.execute("FROM ducklake_current_snapshot('warehouse')")
+                _LAKES[key] = kept
+                return kept
+            except duckdb.Error:
+                kept.close()
+        conn = memory_connection()
+        try:
+            self.attach(conn, "warehouse", read_only=False)
+            conn.execute(DUCKLAKE_RETRY_SQL)
+        except BaseException:
+            conn.close()
+            raise
+        _LAKES[key] = conn
+        return conn
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on this process's instance of the lake (read_only: in one transaction,
-        rolled back at the end). A lost catalog is one line naming it, and the instance is
-        dropped so that the next connection reconnects."""
-        try:
-            with self.errors():
-                cursor = self._instance().cursor()
-                try:
-                    cursor.execute("USE warehouse")
-                    if read_only:
-                        cursor.execute("BEGIN TRANSACTION")
-                    yield cursor
-                finally:
-                    if read_only:
-                        with contextlib.suppress(duckdb.Error):
-                            cursor.execute("ROLLBACK")
-                    cursor.close()
-        except WarehouseUnavailable:
-            lost = _LAKES.pop((os.getpid(), self), None)
-            if lost is not None:
-                with contextlib.suppress(duckdb.Error):
-                    lost.close()
-            raise
+        rolled back at the end). A catalog lost meanwhile is one line naming it."""
+        with self.errors():
+            cursor = self._instance().cursor()
+            try:
+                cursor.execute("USE warehouse")
+                if read_only:
+                    cursor.execute("BEGIN TRANSACTION")
+                yield cursor
+            finally:
+                if read_only:
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.execute("ROLLBACK")
+                cursor.close()
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
-        """Re-raise a lost or refused catalog connection as one line naming the catalog."""
+        """Re-raise a lost or refused catalog connection, or a catalog query that failed, as
+        one line naming the catalog (a conflict stays itself: `transaction` retries it)."""
         try:
             yield
         except duckdb.Error as exc:
-            if _UNREACHABLE.search(str(exc)):
-                raise WarehouseUnavailable(
-                    f"{self.describe()}: unreachable ({_first_line(exc)})"
-                ) from None
-            raise
+            text = str(exc)
+            if is_conflict(exc) or not (_UNREACHABLE.search(text) or _CATALOG_QUERY in text):
+                raise
+            raise WarehouseUnavailable(f"{self.describe()}: lost ({_first_line(exc)})") from None
 
 
 def _attach_racing_creators(conn, attach_sql: str, attempts: int = 20) -> None:
@@ -280,9 +296,14 @@ def backend_from(
     raise WarehouseUnavailable(f"IONIC_ASSETS_WAREHOUSE={name!r}: one of {', '.join(BACKENDS)}")
 
 
+_CONFLICT = re.compile(r"conflict|could not serialize|maximum retry count", re.IGNORECASE)
+
+
 def is_conflict(exc: BaseException) -> bool:
-    """A commit refused because another transaction changed the same data first."""
-    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+    """A commit refused because another transaction changed the same data or catalog rows
+    first (DuckLake's conflict check, or PostgreSQL's serialization failure past DuckLake's own
+    retries)."""
+    return isinstance(exc, duckdb.TransactionException) and bool(_CONFLICT.search(str(exc)))
 
 
 def transaction(conn, work: Callable[[duckdb.DuckDBPyConnection], object]) -> object:

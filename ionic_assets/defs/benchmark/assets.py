@@ -1,10 +1,10 @@
 """benchmark_table: every method against experiment, with the paper's MAE figures and cost table.
 
-Rebuilt whole from the warehouse tables of the upstream assets in one transaction, so it is
-built from one consistent snapshot of them and concurrent materializations can neither lose nor
-duplicate rows (a conflicting commit is retried, `warehouse_backends.transaction`). Views `benchmark_mae` (the paper's two MAE
-figures per method) and `benchmark_cost` (Table 1: devices, per-simulation wall time, CPU/GPU
-hours and memory) sit on it.
+Rebuilt whole from the warehouse tables of the upstream assets in one transaction, so from one
+consistent snapshot of them, and concurrent materializations can neither lose nor duplicate rows
+(a conflicting commit is retried, `warehouse_backends.transaction`). Views `benchmark_mae` (the
+paper's two MAE figures per method) and `benchmark_cost` (Table 1: devices, per-simulation wall
+time, CPU/GPU hours and memory) sit on it.
 """
 
 import dagster as dg

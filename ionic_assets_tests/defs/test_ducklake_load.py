@@ -1,0 +1,126 @@
+"""DuckLake under load and faults, on a real PostgreSQL catalog: 8 processes x 100 partitions
+concurrently, every row exactly once and the benchmark table complete; a writer SIGKILLed
+mid-transaction leaves nothing; the catalog server restarted mid-load fails writers in one line
+naming it, and their retried materializations complete."""
+
+import multiprocessing as mp
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
+from ionic_assets.lib.warehouse import KEYS, Warehouse, read_rows, replace_rows, upsert
+from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
+from ionic_assets_tests.defs.test_warehouse import HOLD, PROJECT_ROOT
+
+N_PROCESSES, N_PARTITIONS = 8, 100
+COUNT_SQL = "SELECT count(*), count(DISTINCT (method, material_id)) FROM benchmark_table"
+
+
+def fit_row(method: str, material: str) -> dict:
+    """An arrhenius_fits row whose predicted sigma tells its partition (mS/cm)."""
+    return {
+        "method": method,
+        "material_id": material,
+        "estimable": True,
+        "sigma300_mS_cm": float(int(material[1:]) + 1),
+        "n_reliable": 3,
+        "n_temperatures": 3,
+    }
+
+
+def write_partitions(method: str, n: int, failures: str | None = None) -> None:
+    """One process materializing `n` partitions of `method`; with `failures` (a file), a
+    materialization that fails on the catalog is logged there in its one line and retried, as
+    Dagster's retry would."""
+    warehouse = Warehouse()
+    for i in range(n):
+        while True:
+            try:
+                upsert(warehouse, "arrhenius_fits", fit_row(method, f"x{i}"))
+                break
+            except WarehouseUnavailable as exc:
+                if failures is None:
+                    raise
+                with open(failures, "a") as log:
+                    log.write(f"{exc}\n")
+                time.sleep(0.2)
+
+
+def _subset(n: int) -> None:
+    rows = pd.DataFrame({"material_id": [f"x{i}" for i in range(n)], "sigma_exp_mS_cm": 1.0})
+    with Warehouse().get_connection() as conn:
+        replace_rows(conn, "obelix_subset", rows, KEYS["obelix_subset"])
+
+
+def _fits() -> pd.DataFrame:
+    with Warehouse().get_connection(read_only=True) as conn:
+        return read_rows(conn, "arrhenius_fits")
+
+
+def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
+    _subset(N_PARTITIONS)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "inside"
+    context = mp.get_context("spawn")
+    writers = [
+        context.Process(target=write_partitions, args=(f"m{w}", N_PARTITIONS))
+        for w in range(N_PROCESSES)
+    ]
+    for writer in writers:
+        writer.start()
+    while len(_fits()) < N_PARTITIONS:  # the load is under way: kill the one mid-transaction
+        time.sleep(0.2)
+    holder.send_signal(signal.SIGKILL)
+    assert holder.wait(timeout=30) == -signal.SIGKILL
+    with Warehouse().get_connection() as conn:  # a rebuild during the load: one snapshot
+        rebuild_benchmark_table(conn)
+        partial = conn.execute(COUNT_SQL).fetchone()
+    assert partial[0] == partial[1] and partial[0] >= N_PARTITIONS
+    for writer in writers:
+        writer.join(timeout=600)
+        assert writer.exitcode == 0
+
+    fits = _fits()
+    assert len(fits) == N_PROCESSES * N_PARTITIONS
+    assert not fits.duplicated(["method", "material_id"]).any()
+    assert (fits["sigma300_mS_cm"] == fits["material_id"].str[1:].astype(int) + 1).all()
+    with Warehouse().get_connection() as conn:
+        assert read_rows(conn, "supercells").empty  # nothing of the killed transaction
+        rebuild_benchmark_table(conn)
+        bench = read_rows(conn, "benchmark_table")
+    assert len(bench) == N_PROCESSES * N_PARTITIONS
+    assert set(zip(bench["method"], bench["material_id"], strict=True)) == set(
+        zip(fits["method"], fits["material_id"], strict=True)
+    )
+
+
+def test_catalog_restarted_during_the_load(ducklake, postgres_server, tmp_path):
+    failures = tmp_path / "failures.log"
+    context = mp.get_context("spawn")
+    writers = [
+        context.Process(target=write_partitions, args=(f"m{w}", 30, str(failures)))
+        for w in range(3)
+    ]
+    for writer in writers:
+        writer.start()
+    while len(_fits()) < 20:
+        time.sleep(0.1)
+    postgres_server.stop()
+    time.sleep(2.0)  # writers keep trying meanwhile
+    postgres_server.start()
+    for writer in writers:
+        writer.join(timeout=300)
+        assert writer.exitcode == 0
+    fits = _fits()
+    assert len(fits) == 3 * 30 and not fits.duplicated(["method", "material_id"]).any()
+    lines = Path(failures).read_text().splitlines()
+    assert lines, "no writer met the stopped catalog"
+    dbname = ducklake.catalog.split("dbname=")[1]
+    assert all("warehouse catalog postgres:" in line and dbname in line for line in lines)
