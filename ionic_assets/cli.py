@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from ionic_assets.lib import settings
+from ionic_assets.lib import settings, warehouse_copy
 from ionic_assets.science.errors import InputError, NotEstimable
 
 
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--settings", default="default", help="kinisi settings: default, paper")
     analyze.add_argument("--msd-threshold-A2", type=float, default=20.0)
     analyze.set_defaults(func=cmd_analyze)
+    warehouse_copy.add_parser(sub)
     return parser
 
 
