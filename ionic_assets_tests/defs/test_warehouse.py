@@ -89,6 +89,23 @@ def test_the_file_needs_a_local_store(monkeypatch):
         Warehouse().tables()
 
 
+def test_a_failed_write_lands_nothing(backend):
+    """A step that fails inside its write (here: a row with an undeclared column after a good
+    one) leaves the table as it was: the write is one transaction."""
+    warehouse = Warehouse()
+    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
+    rows = pd.DataFrame({"material_id": ["gvd", "x"], "n_atoms": ["5", "?"]})
+    with (
+        pytest.raises(Exception, match="Could not convert|Conversion Error"),
+        warehouse.get_connection() as conn,
+    ):
+        replace_rows(conn, "supercells", rows, ["material_id"])
+    with warehouse.get_connection(read_only=True) as conn:
+        assert read_rows(conn, "supercells")[["material_id", "n_atoms"]].values.tolist() == [
+            ["gvd", 4]
+        ]
+
+
 HOLD = """
 import sys, time
 from ionic_assets.lib.warehouse import Warehouse, ensure_tables

@@ -1,10 +1,13 @@
 """The benchmark chain on shared storage other than the data home, for real (CHGNet, the smoke
-protocol, one material at two temperatures, through Dagster): trajectories, figures and the
-DuckDB file land on the store, and nothing but Dagster's own storage under IONIC_ASSETS_HOME.
+protocol, one material at two temperatures, through Dagster): trajectories and figures land on
+the store, the tables in the warehouse backend beside it, and nothing but Dagster's own storage
+under IONIC_ASSETS_HOME.
 
-memory:// stands for object storage (no local disk assumed): two temperatures, so the Arrhenius
-fit and every figure are made. A file:// URL stands for a volume mounted elsewhere than the data
-home: one temperature (the Arrhenius fit is then "not estimable"), no PNGs, to keep it short.
+memory:// stands for object storage (no local disk assumed), with the cluster's warehouse:
+DuckLake on a real PostgreSQL catalog. Two temperatures, so the Arrhenius fit and every figure
+are made. A file:// URL stands for a volume mounted elsewhere than the data home, with the
+embedded DuckDB file on it: one temperature (the Arrhenius fit is then "not estimable"), no PNGs,
+to keep it short.
 """
 
 import uuid
@@ -28,6 +31,7 @@ TEMPERATURES = {"memory": ["1000", "1200"], "file": ["1000"]}
 def storage_url(request, tmp_path, monkeypatch):
     if request.param == "memory":
         url = f"memory://ionic-test-{uuid.uuid4().hex}"
+        request.getfixturevalue("ducklake")  # its data files in a local folder
     else:
         url = f"file://{tmp_path}/shared"
         monkeypatch.setenv("IONIC_ASSETS_FIGURE_PNG", "0")  # PNGs are checked on memory://
@@ -56,7 +60,7 @@ def test_chain_writes_only_to_the_store(home, instance, storage_url):
     assert sorted(p.name for p in home.iterdir()) == ["dagster"]
 
     store = ArtifactStore(storage_url)
-    assert store.exists(DUCKDB) and not store.exists(f"{DUCKDB}.lock")
+    assert store.exists(DUCKDB) == store.is_local  # the file on a volume; else the lake
     with Warehouse().get_connection(read_only=True) as conn:
         md = read_rows(conn, "md_trajectories")
         bench = read_rows(conn, "benchmark_table")
