@@ -284,6 +284,11 @@ def test_md_trajectories_step_job(cluster, method, monkeypatch):
     # The chart's env and shared volume reach the step: the executor switch, the data home.
     assert step_env["IONIC_ASSETS_EXECUTOR"] == "k8s"
     assert step_env["IONIC_ASSETS_HOME"] == "/data/ionic"
+    # The warehouse settings: DuckLake on the chart's Postgres, its password from the Secret.
+    assert step_env["IONIC_ASSETS_WAREHOUSE"] == "ducklake"
+    assert step_env["IONIC_ASSETS_DUCKLAKE_CATALOG"] == env["IONIC_ASSETS_DUCKLAKE_CATALOG"]
+    secrets = [e["secret_ref"]["name"] for e in container["env_from"] if e.get("secret_ref")]
+    assert "ionic-assets-warehouse" in secrets
     mounts = [(m["name"], m["mount_path"]) for m in container["volume_mounts"]]
     assert ("ionic-data", "/data/ionic") in mounts
     # Kubernetes refuses a pod with two mounts at one path or two volumes of one name.

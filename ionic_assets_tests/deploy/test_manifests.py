@@ -87,6 +87,22 @@ def test_executor_pools_and_storage_env():
     assert len(set(mounts.values())) == len(mounts)
 
 
+def test_the_cluster_warehouse_is_ducklake_on_the_charts_postgres():
+    """DuckLake by default in the cluster (many step pods commit at once), its catalog a
+    database of the chart's Postgres service, the password only in a Secret every pod gets."""
+    vals = chart.values()
+    env = chart.user_env(vals)
+    assert env["IONIC_ASSETS_WAREHOUSE"] == "ducklake"
+    catalog = dict(item.split("=", 1) for item in env["IONIC_ASSETS_DUCKLAKE_CATALOG"].split())
+    assert catalog["host"] == f"{chart.RELEASE}-postgresql"  # the subchart's Service
+    assert int(catalog["port"]) == vals["postgresql"]["service"]["port"]
+    assert catalog["dbname"] != vals["postgresql"]["postgresqlDatabase"]  # not Dagster's own
+    assert "password" not in catalog and "PGPASSWORD" not in env
+    secrets = [s["name"] for s in chart.user_deployment(vals)["envSecrets"]]
+    assert "ionic-assets-warehouse" in secrets
+    assert "IONIC_ASSETS_DUCKLAKE_DATA_PATH" not in env  # below the storage base: the volume
+
+
 def test_run_launcher_daemon_and_postgres():
     vals = chart.values()
     assert vals["runLauncher"]["type"] == "K8sRunLauncher"
