@@ -1,5 +1,5 @@
-"""Resources shared by every asset: the warehouse (DuckDB tables and artifact files on the
-store of lib/storage.py) and run settings."""
+"""Resources shared by every asset: the warehouse (its tables in the DuckDB file or DuckLake,
+lib/warehouse_backends.py; artifact files on the store of lib/storage.py) and run settings."""
 
 import dagster as dg
 
