@@ -61,6 +61,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from ionic_assets.lib import settings
+from ionic_assets.science.errors import StorageError
 
 STORAGE_URL_ENV = "IONIC_ASSETS_STORAGE_URL"
 DUCKDB = "ionic.duckdb"
@@ -72,11 +73,6 @@ CHECKPOINT_SUFFIXES = ("", ".ckpt.prev", ".ckpt")
 BREAK_STALE_S = 60.0
 
 logger = logging.getLogger(__name__)
-
-
-class StorageError(OSError):
-    """An artifact is missing or could not be stored, or the storage lock could not be had or
-    was lost. An OSError, so assets report it in one line (`lib.failures.clear_failure`)."""
 
 
 def default_base_url() -> str:

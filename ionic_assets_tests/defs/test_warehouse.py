@@ -13,11 +13,21 @@ import fsspec
 import pandas as pd
 import pytest
 
+from ionic_assets.lib.records import SupercellRow
 from ionic_assets.lib.storage import DUCKDB, StorageError
 from ionic_assets.lib.warehouse import Warehouse, read_rows, replace_rows, upsert
 
 N_WRITERS, N_ROWS = 4, 6
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def supercell_row(material_id: str, n_atoms: int) -> SupercellRow:
+    """A supercells record whose only meaningful values are its key and atom count."""
+    return SupercellRow(
+        material_id=material_id, formula="Li", min_width_A=10.0, replication=[1, 1, 1],
+        widths_A=[10.0] * 3, n_atoms=n_atoms, n_li=n_atoms, volume_A3=1000.0,
+        occupancy_fixes=[], unit_cell_cif="", supercell_cif="",
+    )  # fmt: skip
 
 
 def _writer(storage_url: str, writer: int) -> None:
@@ -61,7 +71,7 @@ def test_read_only_connections_are_snapshots(tmp_path):
     with warehouse.get_connection(read_only=True) as conn:  # no database yet: empty tables
         assert read_rows(conn, "supercells").empty
     assert not (tmp_path / DUCKDB).exists()  # a reader creates nothing on the store
-    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
+    upsert(warehouse, supercell_row("gvd", 4))
     with warehouse.get_connection(read_only=True) as conn:
         assert list(read_rows(conn, "supercells")["n_atoms"]) == [4]
         conn.execute("DELETE FROM supercells")  # a snapshot's changes are discarded
@@ -74,8 +84,8 @@ def test_warehouse_on_object_storage(monkeypatch):
     url = f"memory://ionic-test-{uuid.uuid4().hex}"
     monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", url)
     warehouse = Warehouse()
-    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
-    upsert(warehouse, "supercells", {"material_id": "fft", "n_atoms": 8})
+    upsert(warehouse, supercell_row("gvd", 4))
+    upsert(warehouse, supercell_row("fft", 8))
     store = warehouse.artifacts()
     assert store.exists(DUCKDB) and not store.exists(f"{DUCKDB}.lock")
     with warehouse.get_connection(read_only=True) as conn:
@@ -105,5 +115,5 @@ def test_a_crashed_writers_lock_is_broken_at_once(tmp_path):
     assert (tmp_path / f"{DUCKDB}.lock").exists()
     # Far below the stale time (1 h): the holder ran here and its process is gone.
     warehouse = Warehouse(storage_url=str(tmp_path), lock_timeout_s=5)
-    upsert(warehouse, "supercells", {"material_id": "x"})
+    upsert(warehouse, supercell_row("x", 1))
     assert not (tmp_path / f"{DUCKDB}.lock").exists()

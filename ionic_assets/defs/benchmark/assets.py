@@ -15,8 +15,8 @@ from ionic_assets.lib.reports import publish_figures
 from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
 from ionic_assets.science import figures
 
-BENCHMARK_SQL = """
-CREATE OR REPLACE TABLE benchmark_table AS
+#: The rows of `benchmark_table` (columns: `records.BenchmarkRow`), from the upstream tables.
+BENCHMARK_QUERY = """
 WITH cost AS (
     SELECT method, material_id,
            sum(wall_time_s * CASE WHEN uses_gpu THEN 1 ELSE 0 END) / 3600 AS gpu_hours,
@@ -92,7 +92,8 @@ def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
     with warehouse.get_connection() as conn:
         conn.execute("BEGIN TRANSACTION")
         ensure_tables(conn)
-        conn.execute(BENCHMARK_SQL)
+        conn.execute("DELETE FROM benchmark_table")
+        conn.execute(f"INSERT INTO benchmark_table BY NAME {BENCHMARK_QUERY}")
         conn.execute(VIEWS_SQL)
         conn.execute("COMMIT")
         bench = read_rows(conn, "benchmark_table")
