@@ -32,6 +32,7 @@ import numpy as np
 
 
 def _writer(options: dict, method: str, n: int, start, out) -> None:
+    from ionic_assets.lib.records import ArrheniusRow
     from ionic_assets.lib.warehouse import Warehouse, upsert
 
     warehouse = Warehouse(**options)
@@ -40,9 +41,12 @@ def _writer(options: dict, method: str, n: int, start, out) -> None:
     start.wait()
     latencies_s = []
     for i in range(n):
-        row = {"method": method, "material_id": f"x{i}", "sigma300_mS_cm": float(i + 1)}
+        row = ArrheniusRow(
+            method=method, material_id=f"x{i}", temperatures_K=[1000.0], n_temperatures=1,
+            n_reliable=1, estimable=True, sigma300_mS_cm=float(i + 1),
+        )  # fmt: skip
         t0 = time.perf_counter()
-        upsert(warehouse, "arrhenius_fits", row)
+        upsert(warehouse, row)
         latencies_s.append(time.perf_counter() - t0)
     out.put((time.time(), latencies_s))
 

@@ -7,7 +7,7 @@ By kind (lib/methods.py):
               (`dft_pod_resources`, applied by the executor in defs/executor.py; the static
               request below, 64 CPUs and 32Gi, is the fallback). The CPU *limit* equals the
               request: it is what the pod's cgroup `cpu.max` shows, so the DFT engine's MPI ranks
-              (`science.dft.resources.available_cpus`) match the CPUs Kubernetes gave the pod;
+              (`science.dft.sizing.available_cpus`) match the CPUs Kubernetes gave the pod;
               requests equal to limits also make the pod Guaranteed QoS.
               A DFT pod also mounts a memory-backed /dev/shm (`SHM_VOLUME`): Open MPI keeps a
               4 MiB shared-memory segment per rank there (btl_vader), 256 MiB for 64 ranks,
@@ -35,7 +35,7 @@ from pathlib import Path
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import Method
 from ionic_assets.science import obelix, structures
-from ionic_assets.science.dft.resources import dft_resources
+from ionic_assets.science.dft.sizing import dft_resources
 
 GPU_POOL = "gpu"
 CPU_POOL = "cpu"
@@ -109,7 +109,7 @@ def memory_quantity(GiB: float) -> str:
 def dft_pod_resources(method: Method, n_atoms: int) -> dict:
     """Kubernetes `resources` of a dft method's pod simulating `n_atoms` atoms.
 
-    CPUs and memory of one node from `science.dft.resources.dft_resources` (the paper's rule),
+    CPUs and memory of one node from `science.dft.sizing.dft_resources` (the paper's rule),
     CPU and memory limits equal to the requests, the method's `resources` overrides on top.
     A step is one pod, so one node: the paper's `n_nodes` is not requested (see
     `dft_resources`); the executor logs it.

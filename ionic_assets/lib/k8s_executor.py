@@ -7,7 +7,7 @@ handler adds, for the md_trajectories step of a `dft` method:
 
     run tag dagster/partition/material -> the material's supercell for the run's MD protocol
     (from OBELiX, as the `supercells` asset builds it; no warehouse) -> its atom count ->
-    `science.dft.resources.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
+    `science.dft.sizing.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
     `dft_pod_resources`)
 
 Node selector and tolerations stay those of the op tags (the CPU pool's). When the run has no
@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dagster as dg
+import dagster_k8s
+from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from dagster_k8s import k8s_job_executor
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
@@ -32,7 +34,7 @@ from ionic_assets.lib import settings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.science import protocols
-from ionic_assets.science.dft.resources import dft_resources
+from ionic_assets.science.dft.sizing import dft_resources
 from ionic_assets.science.errors import InputError
 
 #: Run tag of a multi-partition run's material (dimension "material", defs/materials/partitions).
@@ -117,10 +119,9 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
     @classmethod
     def from_handler(cls, handler: K8sStepHandler) -> PartitionSizedK8sStepHandler:
         """This handler with the state of the K8sStepHandler that dagster-k8s built."""
-        if type(handler) is not K8sStepHandler:
-            raise TypeError(f"expected dagster-k8s's K8sStepHandler, got {type(handler)}")
         sized = cls.__new__(cls)
-        sized.__dict__.update(vars(handler))
+        for name, value in _handler_state(handler).items():
+            setattr(sized, name, value)
         sized.dft_steps = {
             md_step_name(m.key): m for m in load_methods().values() if m.kind == "dft"
         }
@@ -176,9 +177,46 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
         yield from super().launch_step(step_handler_context)
 
 
-def _create_executor(init_context: dg.InitExecutorContext):
+# What this module relies on inside dagster-k8s (pinned to 0.29 in pyproject.toml), not public
+# API: `k8s_job_executor` builds a StepDelegatingExecutor that keeps its handler in
+# `_step_handler`, and a K8sStepHandler's whole state is `HANDLER_STATE`. Both are checked where
+# they are used, so an upgrade that moves them fails at executor creation, naming what moved
+# (and the tests in ionic_assets_tests/lib/test_k8s_executor.py fail with it).
+HANDLER_STATE = frozenset(
+    {
+        "_executor_image",
+        "_executor_container_context",
+        "_kubeconfig_file",
+        "_api_client",
+        "_per_step_k8s_config",
+        "_enable_owner_references",
+    }
+)
+
+
+class DagsterK8sChanged(RuntimeError):
+    """The installed dagster-k8s no longer has the internals this module adapts."""
+
+
+def _handler_state(handler: K8sStepHandler) -> dict:
+    state = vars(handler)
+    if type(handler) is not K8sStepHandler or set(state) != HANDLER_STATE:
+        raise DagsterK8sChanged(
+            f"dagster-k8s {dagster_k8s.__version__}: expected a K8sStepHandler with state "
+            f"{sorted(HANDLER_STATE)}, got {type(handler).__name__} with {sorted(state)}; "
+            "update lib/k8s_executor.py for this version"
+        )
+    return state
+
+
+def _create_executor(init_context: dg.InitExecutorContext) -> StepDelegatingExecutor:
     """k8s_job_executor's own executor, its step handler swapped for the partition-sized one."""
     executor = k8s_job_executor.executor_creation_fn(init_context)
+    if not isinstance(executor, StepDelegatingExecutor) or not hasattr(executor, "_step_handler"):
+        raise DagsterK8sChanged(
+            f"dagster-k8s {dagster_k8s.__version__}: k8s_job_executor no longer builds a "
+            "StepDelegatingExecutor with a `_step_handler`; update lib/k8s_executor.py"
+        )
     executor._step_handler = PartitionSizedK8sStepHandler.from_handler(executor._step_handler)
     return executor
 

@@ -50,6 +50,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from ionic_assets.lib import settings
+from ionic_assets.science.errors import StorageError
 
 STORAGE_URL_ENV = "IONIC_ASSETS_STORAGE_URL"
 DUCKDB = "ionic.duckdb"
@@ -58,11 +59,6 @@ DUCKDB = "ionic.duckdb"
 CHECKPOINT_SUFFIXES = ("", ".ckpt.prev", ".ckpt")
 
 logger = logging.getLogger(__name__)
-
-
-class StorageError(OSError):
-    """An artifact is missing or could not be stored. An OSError, so assets report it in one
-    line (`lib.failures.clear_failure`)."""
 
 
 def default_base_url() -> str:

@@ -10,7 +10,7 @@ assets'. Columns a row leaves out (a "not estimable" row has no D) are NULL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import dagster as dg
@@ -19,66 +19,15 @@ import pandas as pd
 from pydantic import Field
 
 from ionic_assets.lib import settings
+from ionic_assets.lib.records import RECORDS, Record
 from ionic_assets.lib.storage import ArtifactStore
 from ionic_assets.lib.warehouse_backends import Backend, backend_from, transaction
 
-#: Column types of every table the assets write. Units are in the column names.
-TABLES: dict[str, dict[str, str]] = {
-    "obelix_subset": {
-        "material_id": "VARCHAR", "formula": "VARCHAR", "sigma_exp_mS_cm": "DOUBLE",
-        "space_group": "VARCHAR", "space_group_number": "INTEGER", "family": "VARCHAR",
-        "doi": "VARCHAR", "is_ordered": "BOOLEAN",
-    },
-    "supercells": {
-        "material_id": "VARCHAR", "formula": "VARCHAR", "min_width_A": "DOUBLE",
-        "replication": "INTEGER[]", "widths_A": "DOUBLE[]", "n_atoms": "INTEGER",
-        "n_li": "INTEGER", "volume_A3": "DOUBLE", "occupancy_fixes": "JSON",
-        "unit_cell_cif": "VARCHAR", "supercell_cif": "VARCHAR",
-    },
-    "md_trajectories": {
-        "method": "VARCHAR", "material_id": "VARCHAR", "temperature_K": "DOUBLE",
-        "protocol": "VARCHAR", "trajectory_path": "VARCHAR", "n_frames": "INTEGER",
-        "n_atoms": "INTEGER", "n_li": "INTEGER", "volume_A3": "DOUBLE",
-        "equilibration_ps": "DOUBLE", "diffusion_fit_start_ps": "DOUBLE", "seed": "BIGINT",
-        "device": "VARCHAR", "uses_gpu": "BOOLEAN", "n_cpus": "INTEGER",
-        "wall_time_s": "DOUBLE", "cpu_hours": "DOUBLE",
-        "steps_per_s": "DOUBLE", "atom_steps_per_s": "DOUBLE",
-        "peak_host_memory_GiB": "DOUBLE", "peak_gpu_memory_GiB": "DOUBLE",
-        "n_invocations": "INTEGER", "framework_rmsd_A": "DOUBLE",
-        "mean_temperature_K": "DOUBLE", "provenance": "JSON",
-    },
-    "diffusion_estimates": {
-        "method": "VARCHAR", "material_id": "VARCHAR", "temperature_K": "DOUBLE",
-        "estimable": "BOOLEAN", "reason": "VARCHAR", "D_cm2_s": "DOUBLE",
-        "D_ci95_lo_cm2_s": "DOUBLE", "D_ci95_hi_cm2_s": "DOUBLE",
-        "D_samples_cm2_s": "DOUBLE[]", "sigma_mS_cm": "DOUBLE", "msd_dt_ps": "DOUBLE[]",
-        "msd_A2": "DOUBLE[]", "msd_max_A2": "DOUBLE", "msd_threshold_A2": "DOUBLE",
-        "reliable": "BOOLEAN", "n_frames": "INTEGER", "n_li": "INTEGER",
-        "volume_A3": "DOUBLE", "provenance": "JSON",
-    },
-    "arrhenius_fits": {
-        "method": "VARCHAR", "material_id": "VARCHAR", "temperatures_K": "DOUBLE[]",
-        "n_temperatures": "INTEGER", "n_reliable": "INTEGER", "estimable": "BOOLEAN",
-        "reason": "VARCHAR", "temperatures_fit_K": "DOUBLE[]", "extrapolate_to_K": "DOUBLE",
-        "n_li": "INTEGER", "volume_A3": "DOUBLE", "n_draws": "INTEGER",
-        "excluded_json": "JSON",
-        "Ea_eV": "DOUBLE", "Ea_ci95_lo_eV": "DOUBLE", "Ea_ci95_hi_eV": "DOUBLE",
-        "D0_cm2_s": "DOUBLE", "D0_ci95_lo_cm2_s": "DOUBLE", "D0_ci95_hi_cm2_s": "DOUBLE",
-        "D300_cm2_s": "DOUBLE", "D300_ci95_lo_cm2_s": "DOUBLE", "D300_ci95_hi_cm2_s": "DOUBLE",
-        "sigma300_mS_cm": "DOUBLE", "sigma300_ci95_lo_mS_cm": "DOUBLE",
-        "sigma300_ci95_hi_mS_cm": "DOUBLE",
-    },
-}  # fmt: skip
-
-
-#: The key columns of each table: a row replaces the stored row with the same keys.
-KEYS: dict[str, list[str] | None] = {
-    "obelix_subset": None,  # the subset is replaced as a whole
-    "supercells": ["material_id"],
-    "md_trajectories": ["method", "material_id", "temperature_K"],
-    "diffusion_estimates": ["method", "material_id", "temperature_K"],
-    "arrhenius_fits": ["method", "material_id"],
-}
+#: Column types of every table the assets write, from the records. Units are in the column names.
+TABLES: dict[str, dict[str, str]] = {record.TABLE: record.columns() for record in RECORDS}
+#: The key columns of each table: a row replaces the stored row with the same keys (None: the
+#: table is replaced as a whole).
+KEYS: dict[str, tuple[str, ...] | None] = {record.TABLE: record.KEY for record in RECORDS}
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -135,10 +84,10 @@ class Warehouse(dg.ConfigurableResource):
             yield conn
 
 
-def upsert(warehouse: Warehouse, table: str, row: dict) -> None:
-    """Replace the row of `table` with the same keys as `row`, through `warehouse`."""
+def upsert(warehouse: Warehouse, record: Record) -> None:
+    """Replace the row of the record's table with the same keys, through `warehouse`."""
     with warehouse.get_connection() as conn:
-        replace_rows(conn, table, pd.DataFrame([row]), KEYS[table])
+        replace_rows(conn, record.TABLE, pd.DataFrame([record.as_row()]), record.KEY)
 
 
 def ensure_tables(conn) -> None:
@@ -148,7 +97,7 @@ def ensure_tables(conn) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
 
 
-def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: list[str] | None) -> None:
+def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: Sequence[str] | None) -> None:
     """Upsert `rows` into `table`: the rows with the same keys are replaced, in one transaction
     (retried when it conflicts, `warehouse_backends.transaction`). With `key_columns` None the
     whole table is replaced."""

@@ -16,7 +16,6 @@ Any remaining non-positive samples of the other temperatures (< 2.5%) are droppe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -73,7 +72,7 @@ class ArrheniusFit:
             "n_li": self.n_li,
             "volume_A3": self.volume_A3,
             "n_draws": self.n_draws,
-            "excluded_json": json.dumps({f"{t:g}": r for t, r in self.excluded.items()}),
+            "excluded_json": {f"{t:g}": r for t, r in self.excluded.items()},
         }
         for name, unit in (("Ea", "eV"), ("D0", "cm2_s"), ("D300", "cm2_s"), ("sigma300", "mS_cm")):
             lo, hi = getattr(self, f"{name}_ci95_{unit}")

@@ -15,3 +15,9 @@ class NotEstimable(ValueError):
 
 class NotConverged(RuntimeError):
     """A calculation did not converge even after its retry policy (e.g. a DFT SCF at a step)."""
+
+
+class StorageError(OSError):
+    """A file could not be read or stored: a trajectory, checkpoint or artifact that is missing,
+    or a disk full, quota or permission error. An OSError, so the platform reports it in one
+    line like any other unreadable or unwritable file."""

@@ -30,15 +30,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ionic_assets.science.errors import InputError
+from ionic_assets.science.errors import InputError, StorageError
 from ionic_assets.science.trajectory import Trajectory
 
 FORMAT_VERSION = 1
 CHUNK_BYTES = 1 << 20  # ~1 MB position chunks: large enough to read fast, small to append
-
-
-class StorageError(OSError):
-    """A trajectory or checkpoint could not be written (disk full, quota, permissions)."""
 
 
 def create_trajectory_file(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
+from ionic_assets.lib.records import ArrheniusRow
 from ionic_assets.lib.warehouse import KEYS, Warehouse, read_rows, replace_rows, upsert
 from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
 from ionic_assets_tests.defs.test_warehouse import HOLD, PROJECT_ROOT
@@ -21,16 +22,17 @@ N_PROCESSES, N_PARTITIONS = 8, 100
 COUNT_SQL = "SELECT count(*), count(DISTINCT (method, material_id)) FROM benchmark_table"
 
 
-def fit_row(method: str, material: str) -> dict:
-    """An arrhenius_fits row whose predicted sigma tells its partition (mS/cm)."""
-    return {
-        "method": method,
-        "material_id": material,
-        "estimable": True,
-        "sigma300_mS_cm": float(int(material[1:]) + 1),
-        "n_reliable": 3,
-        "n_temperatures": 3,
-    }
+def fit_row(method: str, material: str) -> ArrheniusRow:
+    """An arrhenius_fits record whose predicted sigma tells its partition (mS/cm)."""
+    return ArrheniusRow(
+        method=method,
+        material_id=material,
+        temperatures_K=[800.0, 1000.0, 1200.0],
+        n_temperatures=3,
+        n_reliable=3,
+        estimable=True,
+        sigma300_mS_cm=float(int(material[1:]) + 1),
+    )
 
 
 def write_partitions(method: str, n: int, failures: str | None = None) -> None:
@@ -41,7 +43,7 @@ def write_partitions(method: str, n: int, failures: str | None = None) -> None:
     for i in range(n):
         while True:
             try:
-                upsert(warehouse, "arrhenius_fits", fit_row(method, f"x{i}"))
+                upsert(warehouse, fit_row(method, f"x{i}"))
                 break
             except WarehouseUnavailable as exc:
                 if failures is None:

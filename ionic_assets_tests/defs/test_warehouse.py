@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ionic_assets.lib.records import SupercellRow
 from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import Warehouse, read_rows, replace_rows, upsert
 from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
@@ -29,6 +30,15 @@ def backend(request, tmp_path, monkeypatch):
     else:
         monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "duckdb")
     return request.param
+
+
+def supercell_row(material_id: str, n_atoms: int) -> SupercellRow:
+    """A supercells record whose only meaningful values are its key and atom count."""
+    return SupercellRow(
+        material_id=material_id, formula="Li", min_width_A=10.0, replication=[1, 1, 1],
+        widths_A=[10.0] * 3, n_atoms=n_atoms, n_li=n_atoms, volume_A3=1000.0,
+        occupancy_fixes=[], unit_cell_cif="", supercell_cif="",
+    )  # fmt: skip
 
 
 def _writer(writer: int) -> None:
@@ -67,10 +77,10 @@ def test_read_only_connections_are_snapshots(backend, tmp_path):
     with warehouse.get_connection(read_only=True) as conn:  # no database yet: empty tables
         assert read_rows(conn, "supercells").empty
     assert not (tmp_path / "store" / DUCKDB).exists()  # a reader creates no file
-    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
+    upsert(warehouse, supercell_row("gvd", 4))
     with warehouse.get_connection(read_only=True) as conn:
         assert list(read_rows(conn, "supercells")["n_atoms"]) == [4]
-        upsert(warehouse, "supercells", {"material_id": "fft", "n_atoms": 8})
+        upsert(warehouse, supercell_row("fft", 8))
         assert len(read_rows(conn, "supercells")) == 1  # the snapshot does not move
         conn.execute("DELETE FROM supercells")  # a snapshot's changes are discarded
     with warehouse.get_connection(read_only=True) as conn:
@@ -82,7 +92,7 @@ def test_the_file_needs_a_local_store(monkeypatch):
     monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", f"memory://ionic-test-{uuid.uuid4().hex}")
     monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "duckdb")
     with pytest.raises(WarehouseUnavailable, match="needs a local store.*ducklake") as error:
-        upsert(Warehouse(), "supercells", {"material_id": "gvd"})
+        upsert(Warehouse(), supercell_row("gvd", 1))
     assert "\n" not in str(error.value)
     monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "sqlite")
     with pytest.raises(WarehouseUnavailable, match="'sqlite': one of duckdb, ducklake"):
@@ -93,7 +103,7 @@ def test_a_failed_write_lands_nothing(backend):
     """A step that fails inside its write (here: a row with an undeclared column after a good
     one) leaves the table as it was: the write is one transaction."""
     warehouse = Warehouse()
-    upsert(warehouse, "supercells", {"material_id": "gvd", "n_atoms": 4})
+    upsert(warehouse, supercell_row("gvd", 4))
     rows = pd.DataFrame({"material_id": ["gvd", "x"], "n_atoms": ["5", "?"]})
     with (
         pytest.raises(Exception, match="Could not convert|Conversion Error"),
@@ -129,13 +139,13 @@ def test_a_writer_killed_mid_transaction_leaves_nothing(backend, tmp_path):
         warehouse = Warehouse(busy_timeout_s=0.3)
         if backend == "duckdb":  # the file is held: a writer waits, then names it in one line
             with pytest.raises(WarehouseUnavailable, match=r"DuckDB file .* in use after 0.3 s"):
-                upsert(warehouse, "supercells", {"material_id": "waiting"})
+                upsert(warehouse, supercell_row("waiting", 1))
         else:  # the lake takes other writers meanwhile
-            upsert(warehouse, "supercells", {"material_id": "meanwhile"})
+            upsert(warehouse, supercell_row("meanwhile", 1))
     finally:
         holder.send_signal(signal.SIGKILL)
         assert holder.wait(timeout=30) == -signal.SIGKILL
-    upsert(Warehouse(busy_timeout_s=5), "supercells", {"material_id": "after"})
+    upsert(Warehouse(busy_timeout_s=5), supercell_row("after", 1))
     with Warehouse().get_connection(read_only=True) as conn:
         ids = set(read_rows(conn, "supercells")["material_id"])
     assert ids == ({"after"} if backend == "duckdb" else {"after", "meanwhile"})

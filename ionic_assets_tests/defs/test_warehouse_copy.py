@@ -1,38 +1,45 @@
 """`ionic-assets warehouse copy`: a local DuckDB warehouse into DuckLake and back, row for row,
 column types kept (lists, JSON, NULLs), views included."""
 
-import json
-
 import pandas as pd
 import pytest
 
 from ionic_assets import cli
 from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
+from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
 from ionic_assets.lib.warehouse import KEYS, TABLES, Warehouse, read_rows, replace_rows, upsert
 from ionic_assets.lib.warehouse_backends import EmbeddedFile
+from ionic_assets_tests.defs.test_warehouse import supercell_row
 
 
 def _fill(warehouse: Warehouse) -> None:
     subset = pd.DataFrame({"material_id": ["gvd", "fft"], "sigma_exp_mS_cm": [0.5767, 1e-3]})
     with warehouse.get_connection() as conn:
         replace_rows(conn, "obelix_subset", subset, KEYS["obelix_subset"])
-    upsert(warehouse, "supercells", {"material_id": "gvd", "replication": [2, 2, 1]})
+    upsert(warehouse, supercell_row("gvd", 192))
     for T in (1000.0, 1200.0):
         upsert(
             warehouse,
-            "diffusion_estimates",
-            {"method": "chgnet", "material_id": "gvd", "temperature_K": T,
-             "D_samples_cm2_s": [1e-5, 2e-5], "provenance": json.dumps({"T_K": T})},
+            DiffusionRow(
+                method="chgnet", material_id="gvd", temperature_K=T, estimable=True,
+                reliable=True, msd_threshold_A2=20.0, D_samples_cm2_s=[1e-5, 2e-5],
+                provenance={"T_K": T},
+            ),
         )  # fmt: skip
-    upsert(warehouse, "arrhenius_fits", {"method": "chgnet", "material_id": "gvd",
-                                         "sigma300_mS_cm": 0.3, "Ea_eV": None})  # fmt: skip
+    upsert(
+        warehouse,
+        ArrheniusRow(
+            method="chgnet", material_id="gvd", temperatures_K=[1000.0, 1200.0],
+            n_temperatures=2, n_reliable=2, estimable=True, sigma300_mS_cm=0.3,
+        ),
+    )  # fmt: skip
     with warehouse.get_connection() as conn:
         rebuild_benchmark_table(conn)
 
 
 def _contents(backend) -> dict[str, tuple[list, list]]:
     """Every table and view: (column types, sorted rows as text)."""
-    names = [*TABLES, "benchmark_table", "benchmark_mae", "benchmark_cost"]
+    names = [*TABLES, "benchmark_mae", "benchmark_cost"]
     with backend.connect(read_only=True) as conn:
         out = {}
         for name in names:

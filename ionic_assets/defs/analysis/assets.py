@@ -7,8 +7,6 @@ to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivi
 by itself when any temperature of its material is (re)materialized, missing temperatures allowed.
 """
 
-import json
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -22,6 +20,7 @@ from ionic_assets.defs.resources import AnalysisSettings
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
 from ionic_assets.lib.reports import publish_figures
 from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
@@ -44,45 +43,44 @@ REFRESH_WITH_MISSING_DEPS = (
 ).with_label("any dependency updated since last requested")
 
 
-def _md_row(warehouse: Warehouse, method: Method, material: str, temperature_K: float):
+def _md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_K: float):
     with warehouse.get_connection(read_only=True) as conn:
         rows = read_rows(
             conn,
             "md_trajectories",
             "method = ? AND material_id = ? AND temperature_K = ?",
-            [method.name, material, temperature_K],
+            [method.name, material_id, temperature_K],
         )
     if rows.empty:
         raise InputError(
-            f"{method.name} {material} {temperature_K:g} K: no trajectory (materialize "
+            f"{method.name} {material_id} {temperature_K:g} K: no trajectory (materialize "
             "md_trajectories first)"
         )
     return rows.iloc[0]
 
 
-def _estimate_row(method, material, transport: Transport) -> dict:
+def _estimate_row(method: Method, material_id: str, transport: Transport) -> DiffusionRow:
     estimate = transport.estimate
-    return {
-        "method": method.name,
-        "material_id": material,
-        "temperature_K": transport.temperature_K,
-        "estimable": True,
-        "reason": None,
-        "D_cm2_s": estimate.D_cm2_s,
-        "D_ci95_lo_cm2_s": estimate.D_ci95_cm2_s[0],
-        "D_ci95_hi_cm2_s": estimate.D_ci95_cm2_s[1],
-        "D_samples_cm2_s": [float(x) for x in estimate.D_samples_cm2_s],
-        "sigma_mS_cm": transport.sigma_mS_cm,
-        "msd_dt_ps": [float(x) for x in estimate.msd_dt_ps],
-        "msd_A2": [float(x) for x in estimate.msd_A2],
-        "msd_max_A2": estimate.msd_max_A2,
-        "msd_threshold_A2": transport.msd_threshold_A2,
-        "reliable": transport.reliable,
-        "n_frames": estimate.n_frames,
-        "n_li": transport.n_li,
-        "volume_A3": transport.volume_A3,
-        "provenance": json.dumps(estimate.provenance),
-    }
+    return DiffusionRow(
+        method=method.name,
+        material_id=material_id,
+        temperature_K=transport.temperature_K,
+        estimable=True,
+        D_cm2_s=estimate.D_cm2_s,
+        D_ci95_lo_cm2_s=estimate.D_ci95_cm2_s[0],
+        D_ci95_hi_cm2_s=estimate.D_ci95_cm2_s[1],
+        D_samples_cm2_s=[float(x) for x in estimate.D_samples_cm2_s],
+        sigma_mS_cm=transport.sigma_mS_cm,
+        msd_dt_ps=[float(x) for x in estimate.msd_dt_ps],
+        msd_A2=[float(x) for x in estimate.msd_A2],
+        msd_max_A2=estimate.msd_max_A2,
+        msd_threshold_A2=transport.msd_threshold_A2,
+        reliable=transport.reliable,
+        n_frames=estimate.n_frames,
+        n_li=transport.n_li,
+        volume_A3=transport.volume_A3,
+        provenance=estimate.provenance,
+    )
 
 
 def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
@@ -125,19 +123,20 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                     settings=diffusion.named_settings(analysis.diffusion_settings),
                     msd_threshold_A2=threshold,
                 )
-                row = _estimate_row(method, material, transport)
+                record = _estimate_row(method, material, transport)
             except NotEstimable as exc:  # a result to record, not a failure
                 context.log.warning(f"{material} {temperature_K:g} K: not estimable: {exc}")
-                row = {
-                    "method": method.name,
-                    "material_id": material,
-                    "temperature_K": temperature_K,
-                    "estimable": False,
-                    "reason": str(exc),
-                    "msd_threshold_A2": threshold,
-                    "reliable": False,
-                }
-        upsert(warehouse, "diffusion_estimates", row)
+                record = DiffusionRow(
+                    method=method.name,
+                    material_id=material,
+                    temperature_K=temperature_K,
+                    estimable=False,
+                    reason=str(exc),
+                    msd_threshold_A2=threshold,
+                    reliable=False,
+                )
+        upsert(warehouse, record)
+        row = record.as_row()
         msd_max = scalars(row, ["msd_max_A2"]).get("msd_max_A2")
         yield dg.MaterializeResult(
             metadata=scalars(
@@ -171,15 +170,15 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
     return diffusion_estimates
 
 
-def _material_figures(method: Method, material: str, points: pd.DataFrame, fit) -> dict:
+def _material_figures(method: Method, material_id: str, points: pd.DataFrame, fit) -> dict:
     """The Arrhenius and MSD figures of one material by file name (published under
-    `reports/<method>/<material>/` on the artifact store)."""
+    `reports/<method>/<material_id>/` on the artifact store)."""
     curves = points[["temperature_K", "msd_dt_ps", "msd_A2"]].explode(["msd_dt_ps", "msd_A2"])
     curves = curves.rename(columns={"msd_dt_ps": "dt_ps"})  # msd_figure drops not-estimable NAs
     threshold = float(points["msd_threshold_A2"].iloc[0])
     return {
-        "arrhenius": figures.arrhenius_figure(points, fit, material, method.name),
-        "msd": figures.msd_figure(curves, threshold, material, method.name),
+        "arrhenius": figures.arrhenius_figure(points, fit, material_id, method.name),
+        "msd": figures.msd_figure(curves, threshold, material_id, method.name),
     }
 
 
@@ -213,7 +212,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         if points.empty:
             raise dg.Failure(f"{method.name} {material}: no diffusion estimates yet")
         usable = points[points["estimable"]]
-        row = {
+        observed = {
             "method": method.name,
             "material_id": material,
             "temperatures_K": [float(t) for t in points["temperature_K"]],
@@ -228,11 +227,12 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 n_li=int(usable["n_li"].iloc[0]) if len(usable) else 0,
                 volume_A3=float(usable["volume_A3"].iloc[0]) if len(usable) else 0.0,
             )
-            row |= {"estimable": True, "reason": None, **fit.as_row()}
+            record = ArrheniusRow(**observed, estimable=True, **fit.as_row())
         except NotEstimable as exc:
             context.log.warning(f"{method.name} {material}: Arrhenius fit not estimable: {exc}")
-            row |= {"estimable": False, "reason": str(exc)}
-        upsert(warehouse, "arrhenius_fits", row)
+            record = ArrheniusRow(**observed, estimable=False, reason=str(exc))
+        upsert(warehouse, record)
+        row = record.as_row()
         named = _material_figures(
             method, material, usable if len(usable) else points, fit.as_row() if fit else None
         )

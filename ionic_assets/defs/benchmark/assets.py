@@ -17,8 +17,8 @@ from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
 from ionic_assets.lib.warehouse_backends import transaction
 from ionic_assets.science import figures
 
-BENCHMARK_SQL = """
-CREATE OR REPLACE TABLE benchmark_table AS
+#: The rows of `benchmark_table` (columns: `records.BenchmarkRow`), from the upstream tables.
+BENCHMARK_QUERY = """
 WITH cost AS (
     SELECT method, material_id,
            sum(wall_time_s * CASE WHEN uses_gpu THEN 1 ELSE 0 END) / 3600 AS gpu_hours,
@@ -69,7 +69,8 @@ def rebuild_benchmark_table(conn) -> None:
 
     def rebuild(conn) -> None:
         ensure_tables(conn)
-        conn.execute(BENCHMARK_SQL)
+        conn.execute("DELETE FROM benchmark_table")
+        conn.execute(f"INSERT INTO benchmark_table BY NAME {BENCHMARK_QUERY}")
         conn.execute(VIEWS_SQL)
 
     transaction(conn, rebuild)

@@ -1,7 +1,6 @@
 """obelix_subset -> supercells: the benchmarked materials and the cells they are simulated in."""
 
 import functools
-import json
 
 import dagster as dg
 import pandas as pd
@@ -9,7 +8,8 @@ import pandas as pd
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
-from ionic_assets.lib.warehouse import KEYS, Warehouse, replace_rows, upsert
+from ionic_assets.lib.records import ObelixSubsetRow, SupercellRow
+from ionic_assets.lib.warehouse import Warehouse, replace_rows, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 
@@ -60,20 +60,22 @@ def obelix_subset(
         table = obelix.load_table(data_dir)
         ids = _subset_ids(config, table, registered, ordered)
         entries = obelix.select_entries(table, ids)
-    rows = pd.DataFrame(
-        {
-            "material_id": entries.index,
-            "formula": entries["Reduced Composition"].values,
-            "sigma_exp_mS_cm": entries["sigma_exp_mS_cm"].values,
-            "space_group": entries["Space group"].str.strip().values,
-            "space_group_number": entries["Space group #"].values,
-            "family": entries["Family"].values,
-            "doi": entries["DOI"].values,
-            "is_ordered": [ordered(m) for m in entries.index],
-        }
-    )
+    records = [
+        ObelixSubsetRow(
+            material_id=material_id,
+            formula=entry["Reduced Composition"],
+            sigma_exp_mS_cm=float(entry["sigma_exp_mS_cm"]),
+            space_group=entry["Space group"].strip(),
+            space_group_number=int(entry["Space group #"]),
+            family=entry["Family"],
+            doi=entry["DOI"],
+            is_ordered=ordered(material_id),
+        )
+        for material_id, entry in entries.iterrows()
+    ]
+    rows = pd.DataFrame([r.as_row() for r in records])
     with warehouse.get_connection() as conn:
-        replace_rows(conn, "obelix_subset", rows, KEYS["obelix_subset"])
+        replace_rows(conn, ObelixSubsetRow.TABLE, rows, ObelixSubsetRow.KEY)
     new = [m for m in ids if m not in registered]
     if new:
         context.instance.add_dynamic_partitions(material_partitions.name, new)
@@ -115,20 +117,20 @@ def supercells(
             strategy=config.ordering_strategy,
         )
     cell = structures.build_supercell(ordered, config.min_width_A)
-    row = {
-        "material_id": material,
-        "formula": ordered.composition.reduced_formula,
-        "min_width_A": config.min_width_A,
-        "replication": list(cell.replication),
-        "widths_A": list(cell.widths_A),
-        "n_atoms": cell.n_atoms,
-        "n_li": cell.n_li,
-        "volume_A3": cell.volume_A3,
-        "occupancy_fixes": json.dumps([f.__dict__ for f in fixes]),
-        "unit_cell_cif": ordered.to(fmt="cif"),
-        "supercell_cif": cell.structure.to(fmt="cif"),
-    }
-    upsert(warehouse, "supercells", row)
+    row = SupercellRow(
+        material_id=material,
+        formula=ordered.composition.reduced_formula,
+        min_width_A=config.min_width_A,
+        replication=list(cell.replication),
+        widths_A=list(cell.widths_A),
+        n_atoms=cell.n_atoms,
+        n_li=cell.n_li,
+        volume_A3=cell.volume_A3,
+        occupancy_fixes=[f.__dict__ for f in fixes],
+        unit_cell_cif=ordered.to(fmt="cif"),
+        supercell_cif=cell.structure.to(fmt="cif"),
+    )
+    upsert(warehouse, row)
     return dg.MaterializeResult(
         metadata={
             "n_atoms": cell.n_atoms,

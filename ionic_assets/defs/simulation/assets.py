@@ -18,7 +18,6 @@ restart files are uploaded after every checkpoint and when it ends, and download
 starts, so a killed pod's partition resumes from its last checkpoint in the next pod.
 """
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,10 +33,11 @@ from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
+from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.dft import load_dft_method
-from ionic_assets.science.dft.resources import available_cpus
+from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory_import import import_trajectory
 
@@ -52,12 +52,12 @@ MELTING_RMSD_A = 1.5
 KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Imported MD"}
 
 
-def load_cell(warehouse: Warehouse, material: str, min_width_A: float):
+def load_cell(warehouse: Warehouse, material_id: str, min_width_A: float):
     """The stored supercell, or one rebuilt from the stored unit cell for another width."""
     with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(conn, "supercells", "material_id = ?", [material])
+        rows = read_rows(conn, "supercells", "material_id = ?", [material_id])
     if rows.empty:
-        raise InputError(f"material {material}: no supercell yet (materialize supercells first)")
+        raise InputError(f"material {material_id}: no supercell yet (materialize supercells first)")
     row = rows.iloc[0]
     if row["min_width_A"] == min_width_A:
         cell = Structure.from_str(row["supercell_cif"], fmt="cif")
@@ -66,9 +66,11 @@ def load_cell(warehouse: Warehouse, material: str, min_width_A: float):
     return structures.build_supercell(unit, min_width_A)
 
 
-def trajectory_relpath(method: Method, protocol: str, material: str, temperature_K: float) -> str:
+def trajectory_relpath(
+    method: Method, protocol: str, material_id: str, temperature_K: float
+) -> str:
     """Where a trajectory goes, relative to the artifact store's base."""
-    return f"trajectories/{method.key}/{protocol}/{material}/{temperature_K:g}K.h5"
+    return f"trajectories/{method.key}/{protocol}/{material_id}/{temperature_K:g}K.h5"
 
 
 def _progress_logger(context: dg.AssetExecutionContext):
@@ -102,15 +104,22 @@ def force_model(method: Method, atoms, workdir, device: str) -> Iterator[forcefi
             model.calculator.close()
 
 
-def simulate(context, method: Method, simulation: SimulationSettings, warehouse, material, T):
+def simulate(
+    context: dg.AssetExecutionContext,
+    method: Method,
+    simulation: SimulationSettings,
+    warehouse: Warehouse,
+    material_id: str,
+    temperature_K: float,
+) -> tuple[MDTrajectoryRow, dict]:
     """Run (or resume) the method's MD of one partition: its md_trajectories row and metadata."""
     protocol = protocols.with_cadence(
         simulation.load_protocol(), method.settings.get("cadence", {})
     )
-    cell = load_cell(warehouse, material, protocol.min_cell_width_A)
+    cell = load_cell(warehouse, material_id, protocol.min_cell_width_A)
     atoms = structures.to_ase(cell.structure)
     store = warehouse.artifacts()
-    rel = trajectory_relpath(method, protocol.name, material, T)
+    rel = trajectory_relpath(method, protocol.name, material_id, temperature_K)
     # The engine (a CP2K process) ends before the files are stored for the last time.
     with (
         store.simulation_files(rel) as files,
@@ -118,7 +127,7 @@ def simulate(context, method: Method, simulation: SimulationSettings, warehouse,
     ):
         provenance = {
             "method": method.name,
-            "material_id": material,
+            "material_id": material_id,
             "model": model.identity,
             "protocol": protocol.name,
             "seed": simulation.seed,
@@ -129,7 +138,7 @@ def simulate(context, method: Method, simulation: SimulationSettings, warehouse,
             atoms,
             model,
             protocol,
-            T,
+            temperature_K,
             simulation.seed,
             files.path,
             on_progress=_progress_logger(context),
@@ -144,45 +153,53 @@ def simulate(context, method: Method, simulation: SimulationSettings, warehouse,
     }
     n_cpus = available_cpus()
     url = store.url(rel)
-    row = {
-        "protocol": protocol.name,
-        "trajectory_path": url,
-        "n_frames": result.n_frames,
-        "n_atoms": cell.n_atoms,
-        "n_li": cell.n_li,
-        "volume_A3": cell.volume_A3,
-        "equilibration_ps": protocol.equilibration_ps,
-        "diffusion_fit_start_ps": protocol.diffusion_fit_start_ps,
-        "seed": simulation.seed,
-        "device": result.device_name,
-        "uses_gpu": result.device.startswith("cuda"),
-        "n_cpus": n_cpus,
-        "wall_time_s": result.wall_time_s,
-        "cpu_hours": result.wall_time_s * n_cpus / 3600,
-        "steps_per_s": result.steps_per_s,
-        "atom_steps_per_s": result.atom_steps_per_s,
-        "peak_host_memory_GiB": result.peak_host_memory_MB / 1024,
-        "peak_gpu_memory_GiB": (result.peak_gpu_memory_MB or 0.0) / 1024,
-        "n_invocations": result.n_invocations,
-        "framework_rmsd_A": result.framework_rmsd_A_max,
-        "mean_temperature_K": result.mean_temperature_K,
-        "provenance": json.dumps(
-            {**provenance, "md": {**result.to_dict(), "trajectory_path": url}}
-        ),
-    }
+    row = MDTrajectoryRow(
+        method=method.name,
+        material_id=material_id,
+        temperature_K=temperature_K,
+        protocol=protocol.name,
+        trajectory_path=url,
+        n_frames=result.n_frames,
+        n_atoms=cell.n_atoms,
+        n_li=cell.n_li,
+        volume_A3=cell.volume_A3,
+        equilibration_ps=protocol.equilibration_ps,
+        diffusion_fit_start_ps=protocol.diffusion_fit_start_ps,
+        seed=simulation.seed,
+        device=result.device_name,
+        uses_gpu=result.device.startswith("cuda"),
+        n_cpus=n_cpus,
+        wall_time_s=result.wall_time_s,
+        cpu_hours=result.wall_time_s * n_cpus / 3600,
+        steps_per_s=result.steps_per_s,
+        atom_steps_per_s=result.atom_steps_per_s,
+        peak_host_memory_GiB=result.peak_host_memory_MB / 1024,
+        peak_gpu_memory_GiB=(result.peak_gpu_memory_MB or 0.0) / 1024,
+        n_invocations=result.n_invocations,
+        framework_rmsd_A=result.framework_rmsd_A_max,
+        mean_temperature_K=result.mean_temperature_K,
+        provenance={**provenance, "md": {**result.to_dict(), "trajectory_path": url}},
+    )
     return row, metadata
 
 
-def import_registered(context, method: Method, simulation, warehouse, material, T):
+def import_registered(
+    context: dg.AssetExecutionContext,
+    method: Method,
+    simulation: SimulationSettings,
+    warehouse: Warehouse,
+    material_id: str,
+    temperature_K: float,
+) -> tuple[MDTrajectoryRow, dict]:
     """Validate and copy the partition's registered trajectory: its row and metadata."""
-    entry = method.imported(material, T)
+    entry = method.imported(material_id, temperature_K)
     protocol = simulation.load_protocol()  # for its analysis windows only
-    unit = load_cell(warehouse, material, 0.0).structure
+    unit = load_cell(warehouse, material_id, 0.0).structure
     store = warehouse.artifacts()
-    rel = trajectory_relpath(method, "imported", material, T)
+    rel = trajectory_relpath(method, "imported", material_id, temperature_K)
     provenance = {
         "method": method.name,
-        "material_id": material,
+        "material_id": material_id,
         "model": {"family": "imported", "source": str(entry.path), "format": entry.format},
         "protocol": "imported",
         "packages": package_versions(),
@@ -191,7 +208,7 @@ def import_registered(context, method: Method, simulation, warehouse, material, 
         trajectory = import_trajectory(
             entry.path,
             path,
-            temperature_K=T,
+            temperature_K=temperature_K,
             expected_numbers=[site.specie.Z for site in unit],
             provenance=provenance,
             fmt=entry.format,
@@ -203,26 +220,29 @@ def import_registered(context, method: Method, simulation, warehouse, material, 
         "source": dg.MetadataValue.path(str(entry.path)),
     }
     wall_time_s, n_cpus = entry.wall_time_s, entry.n_cpus
-    row = {
-        "protocol": "imported",
-        "trajectory_path": store.url(rel),
-        "n_frames": trajectory.n_frames,
-        "n_atoms": trajectory.n_atoms,
-        "n_li": trajectory.n_li,
-        "volume_A3": trajectory.volume_A3,
-        "equilibration_ps": (
+    row = MDTrajectoryRow(
+        method=method.name,
+        material_id=material_id,
+        temperature_K=temperature_K,
+        protocol="imported",
+        trajectory_path=store.url(rel),
+        n_frames=trajectory.n_frames,
+        n_atoms=trajectory.n_atoms,
+        n_li=trajectory.n_li,
+        volume_A3=trajectory.volume_A3,
+        equilibration_ps=(
             protocol.equilibration_ps if entry.equilibration_ps is None else entry.equilibration_ps
         ),
-        "diffusion_fit_start_ps": protocol.diffusion_fit_start_ps,
-        "device": "imported",
-        "uses_gpu": bool(entry.n_gpus),
-        "n_cpus": n_cpus,
-        "wall_time_s": wall_time_s,
-        "cpu_hours": wall_time_s * n_cpus / 3600 if wall_time_s and n_cpus else None,
-        "n_invocations": 1,
-        "framework_rmsd_A": trajectory.framework_rmsd_max_A(),
-        "provenance": json.dumps(trajectory.metadata, default=str),
-    }
+        diffusion_fit_start_ps=protocol.diffusion_fit_start_ps,
+        device="imported",
+        uses_gpu=bool(entry.n_gpus),
+        n_cpus=n_cpus,
+        wall_time_s=wall_time_s,
+        cpu_hours=wall_time_s * n_cpus / 3600 if wall_time_s and n_cpus else None,
+        n_invocations=1,
+        framework_rmsd_A=trajectory.framework_rmsd_max_A(),
+        provenance=trajectory.metadata,
+    )
     return row, metadata
 
 
@@ -257,12 +277,11 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     ):
         material, temperature_K = simulation_key(context)
         with clear_failure():
-            produced, metadata = produce(
+            record, metadata = produce(
                 context, method, simulation, warehouse, material, temperature_K
             )
-        row = {"method": method.name, "material_id": material, "temperature_K": temperature_K}
-        row.update(produced)
-        upsert(warehouse, "md_trajectories", row)
+        upsert(warehouse, record)
+        row = record.as_row()
         yield dg.MaterializeResult(
             metadata={
                 "trajectory_path": dg.MetadataValue.path(row["trajectory_path"]),

@@ -74,7 +74,7 @@ from ase import Atoms
 from ase.calculators.calculator import all_changes
 from ase.calculators.cp2k import CP2K
 
-from ionic_assets.science.dft.resources import available_cpus
+from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError, NotConverged
 
 METHOD = "dft-cp2k"

@@ -43,7 +43,7 @@ from ase import Atoms
 from ase.calculators.vasp import Vasp
 from pymatgen.io.vasp.sets import MPRelaxSet
 
-from ionic_assets.science.dft.resources import available_cpus
+from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
 
 METHOD = "dft-vasp"

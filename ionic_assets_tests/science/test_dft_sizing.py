@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ionic_assets.science.dft.resources import available_cpus, dft_resources
+from ionic_assets.science.dft.sizing import available_cpus, dft_resources
 from ionic_assets.science.errors import InputError
 
 

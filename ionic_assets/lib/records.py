@@ -1,0 +1,227 @@
+"""One typed record per warehouse table: its columns (units in the names), key and SQL schema.
+
+The DuckDB schema of every table (`lib/warehouse.py`) is derived from these classes, and assets
+write rows by building a record from the science result, so a column is declared here once.
+Fields left None are stored as NULL (a "not estimable" estimate has no D). `dict` and `list[dict]`
+fields are stored as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import ClassVar, NewType
+
+#: An integer that may exceed 32 bits (a seed).
+BigInt = NewType("BigInt", int)
+
+_SQL_TYPES: dict[object, str] = {
+    str: "VARCHAR",
+    float: "DOUBLE",
+    int: "INTEGER",
+    BigInt: "BIGINT",
+    bool: "BOOLEAN",
+    list[float]: "DOUBLE[]",
+    list[int]: "INTEGER[]",
+    dict: "JSON",
+    list[dict]: "JSON",
+}
+
+
+def _sql_type(hint: object) -> str:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):  # `X | None`
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return _SQL_TYPES[hint]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """Base of the table records: `TABLE` names the table, `KEY` its key columns (None: the
+    table is replaced as a whole)."""
+
+    TABLE: ClassVar[str]
+    KEY: ClassVar[tuple[str, ...] | None]
+
+    @classmethod
+    def columns(cls) -> dict[str, str]:
+        """Column name -> DuckDB type, in field order."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: _sql_type(hints[f.name]) for f in dataclasses.fields(cls)}
+
+    def as_row(self) -> dict:
+        """The row as plain Python values, JSON columns encoded."""
+        row = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            is_json = self.columns()[f.name] == "JSON"
+            row[f.name] = json.dumps(value, default=str) if is_json and value is not None else value
+        return row
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObelixSubsetRow(Record):
+    TABLE: ClassVar[str] = "obelix_subset"
+    KEY: ClassVar[tuple[str, ...] | None] = None
+
+    material_id: str
+    formula: str
+    sigma_exp_mS_cm: float
+    space_group: str
+    space_group_number: int
+    family: str
+    doi: str
+    is_ordered: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupercellRow(Record):
+    TABLE: ClassVar[str] = "supercells"
+    KEY: ClassVar[tuple[str, ...] | None] = ("material_id",)
+
+    material_id: str
+    formula: str
+    min_width_A: float
+    replication: list[int]
+    widths_A: list[float]
+    n_atoms: int
+    n_li: int
+    volume_A3: float
+    occupancy_fixes: list[dict]
+    unit_cell_cif: str
+    supercell_cif: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MDTrajectoryRow(Record):
+    """One trajectory: where it is, the cell, the analysis windows, its cost (Table 1) and the
+    provenance (model identity, protocol, seed, package versions, the MD result)."""
+
+    TABLE: ClassVar[str] = "md_trajectories"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "temperature_K")
+
+    method: str
+    material_id: str
+    temperature_K: float
+    protocol: str
+    trajectory_path: str
+    n_frames: int
+    n_atoms: int
+    n_li: int
+    volume_A3: float
+    equilibration_ps: float
+    diffusion_fit_start_ps: float | None = None
+    seed: BigInt | None = None
+    device: str
+    uses_gpu: bool
+    n_cpus: int | None = None
+    wall_time_s: float | None = None
+    cpu_hours: float | None = None
+    steps_per_s: float | None = None
+    atom_steps_per_s: float | None = None
+    peak_host_memory_GiB: float | None = None
+    peak_gpu_memory_GiB: float | None = None
+    n_invocations: int
+    framework_rmsd_A: float | None = None
+    mean_temperature_K: float | None = None
+    provenance: dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffusionRow(Record):
+    """The Li tracer D of one trajectory with its 95% interval, or why it is not estimable."""
+
+    TABLE: ClassVar[str] = "diffusion_estimates"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "temperature_K")
+
+    method: str
+    material_id: str
+    temperature_K: float
+    estimable: bool
+    reason: str | None = None
+    D_cm2_s: float | None = None
+    D_ci95_lo_cm2_s: float | None = None
+    D_ci95_hi_cm2_s: float | None = None
+    D_samples_cm2_s: list[float] | None = None
+    sigma_mS_cm: float | None = None
+    msd_dt_ps: list[float] | None = None
+    msd_A2: list[float] | None = None
+    msd_max_A2: float | None = None
+    msd_threshold_A2: float
+    reliable: bool
+    n_frames: int | None = None
+    n_li: int | None = None
+    volume_A3: float | None = None
+    provenance: dict | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrheniusRow(Record):
+    """The Arrhenius fit of one material and its extrapolation to `extrapolate_to_K`."""
+
+    TABLE: ClassVar[str] = "arrhenius_fits"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id")
+
+    method: str
+    material_id: str
+    temperatures_K: list[float]
+    n_temperatures: int
+    n_reliable: int
+    estimable: bool
+    reason: str | None = None
+    temperatures_fit_K: list[float] | None = None
+    extrapolate_to_K: float | None = None
+    n_li: int | None = None
+    volume_A3: float | None = None
+    n_draws: int | None = None
+    excluded_json: dict | None = None
+    Ea_eV: float | None = None
+    Ea_ci95_lo_eV: float | None = None
+    Ea_ci95_hi_eV: float | None = None
+    D0_cm2_s: float | None = None
+    D0_ci95_lo_cm2_s: float | None = None
+    D0_ci95_hi_cm2_s: float | None = None
+    D300_cm2_s: float | None = None
+    D300_ci95_lo_cm2_s: float | None = None
+    D300_ci95_hi_cm2_s: float | None = None
+    sigma300_mS_cm: float | None = None
+    sigma300_ci95_lo_mS_cm: float | None = None
+    sigma300_ci95_hi_mS_cm: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkRow(Record):
+    """One method and material against experiment (built in SQL by `benchmark_table`)."""
+
+    TABLE: ClassVar[str] = "benchmark_table"
+    KEY: ClassVar[tuple[str, ...] | None] = None
+
+    method: str
+    material_id: str
+    formula: str
+    sigma_exp_mS_cm: float
+    sigma_pred_mS_cm: float | None = None
+    sigma_pred_ci95_lo_mS_cm: float | None = None
+    sigma_pred_ci95_hi_mS_cm: float | None = None
+    log10_error: float | None = None
+    n_reliable: int
+    n_temperatures: int
+    Ea_eV: float | None = None
+    Ea_ci95_lo_eV: float | None = None
+    Ea_ci95_hi_eV: float | None = None
+    gpu_hours: float | None = None
+    cpu_hours: float | None = None
+    reason: str | None = None
+
+
+#: Every table the warehouse holds, in dependency order.
+RECORDS: tuple[type[Record], ...] = (
+    ObelixSubsetRow,
+    SupercellRow,
+    MDTrajectoryRow,
+    DiffusionRow,
+    ArrheniusRow,
+    BenchmarkRow,
+)
