@@ -57,4 +57,5 @@ def ducklake(postgres_server, tmp_path, monkeypatch):
     monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "ducklake")
     monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_CATALOG", lake.catalog)
     monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_DATA_PATH", lake.data_path)
-    return lake
+    yield lake
+    lake.close()

@@ -202,6 +202,12 @@ class DuckLake:
         _LAKES[key] = conn
         return conn
 
+    def close(self) -> None:
+        """Close this process's instance of the lake, with its catalog connections."""
+        kept = _LAKES.pop((os.getpid(), self), None)
+        if kept is not None:
+            kept.close()
+
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on this process's instance of the lake (read_only: in one transaction,
