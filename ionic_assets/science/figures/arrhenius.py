@@ -57,7 +57,7 @@ def arrhenius_figure(
     )
     line, star, title = _fit_line(fit, float(pts["_T"].max()) if len(pts) else 1200.0)
     curve = [*pts["_D"], *(line.y if line else ()), *(star[1:] if star else ())]
-    rng = style.log_range(curve, pad_decades=0.3)
+    rng = style.log_range(curve)
     bounds = (10 ** rng[0], 10 ** rng[1])
     for tr in [*_point_traces(pts, bounds), *_star_traces(star, fit, bounds), line]:
         if tr is not None:
@@ -125,7 +125,7 @@ def _point_traces(pts: pd.DataFrame, bounds) -> list[go.Scatter]:
             continue
         x = (1000.0 / sub["_T"]).to_numpy()
         y = sub["_D"].to_numpy()
-        lo, hi = style.positive(sub["D_ci95_lo_cm2_s"]), style.numbers(sub["D_ci95_hi_cm2_s"])
+        lo, hi = style.numbers(sub["D_ci95_lo_cm2_s"]), style.numbers(sub["D_ci95_hi_cm2_s"])
         plus, minus, over, under = style.clipped_errors(y, lo, hi, bounds)
         out.append(
             go.Scatter(
@@ -192,7 +192,7 @@ def _star_traces(star, fit: dict | None, bounds) -> list[go.Scatter]:
     room, d = star
     x, y = np.asarray([1000.0 / room]), np.asarray([d])
     lo, hi = _num(fit, "D300_ci95_lo_cm2_s"), _num(fit, "D300_ci95_hi_cm2_s")
-    plus, minus, over, under = style.clipped_errors(y, [lo if lo > 0 else np.nan], [hi], bounds)
+    plus, minus, over, under = style.clipped_errors(y, [lo], [hi], bounds)
     return [
         go.Scatter(
             x=x.tolist(),
@@ -249,11 +249,14 @@ def _diagnostic_traces(diag: dict) -> list[go.Scatter | go.Bar]:
             go.Bar(
                 x=x.tolist(),
                 y=diag["loo"].tolist(),
-                width=0.035,
+                width=0.03,
+                offset=-0.036,  # left of the residual at the same temperature
                 name="Δ log10 σ(300 K), that T left out",
                 marker={"color": "rgba(255,127,14,0.55)"},
                 text=[f"{v:+.2f}" for v in diag["loo"]],
                 textposition="outside",
+                textfont={"size": 11},
+                constraintext="none",
                 cliponaxis=False,
                 customdata=diag["T"].tolist(),
                 hovertemplate=(

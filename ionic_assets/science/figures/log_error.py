@@ -71,12 +71,19 @@ def log_error_figure(bench: pd.DataFrame, colors: Mapping[str, str] | None = Non
     return fig
 
 
+def _log10(s: pd.Series) -> np.ndarray:
+    """log10 of `s`: -inf for a bound <= 0 (the interval reaches zero), NaN where unknown."""
+    v = style.numbers(s).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(v > 0, v, np.where(np.isnan(v), np.nan, 0.0)))
+
+
 def _traces(m: pd.DataFrame, method: str, color: str, symbol: str, rng) -> list[go.Scatter]:
     """One method's markers at (position, log10 error), intervals in decades, clip marks."""
     err = style.numbers(m["log10_error"]).to_numpy()
     shift = err - np.log10(m["sigma_pred_mS_cm"].astype(float).to_numpy())  # decades
-    lo = np.log10(style.positive(m["sigma_pred_ci95_lo_mS_cm"]).to_numpy()) + shift
-    hi = np.log10(style.positive(m["sigma_pred_ci95_hi_mS_cm"]).to_numpy()) + shift
+    lo = _log10(m["sigma_pred_ci95_lo_mS_cm"]) + shift
+    hi = _log10(m["sigma_pred_ci95_hi_mS_cm"]) + shift
     plus, minus, over, under = style.clipped_errors(err, lo, hi, rng)
     x = m["_x"].to_numpy(float)
     points = go.Scatter(

@@ -86,7 +86,7 @@ def _traces(both: pd.DataFrame, method_x, method_y, colors, bounds) -> list[go.S
     errs = {
         s: style.clipped_errors(
             v,
-            style.positive(both[f"sigma_pred_ci95_lo_mS_cm_{s}"]),
+            style.numbers(both[f"sigma_pred_ci95_lo_mS_cm_{s}"]),
             style.numbers(both[f"sigma_pred_ci95_hi_mS_cm_{s}"]),
             bounds,
         )

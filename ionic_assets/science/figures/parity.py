@@ -73,8 +73,8 @@ def parity_figure(
         title={"text": "Room-temperature Li-ion conductivity: MD prediction vs experiment"},
         template="simple_white",
         height=PANEL_PX * rows + 140,
-        legend={"itemsizing": "trace"},
-        margin={"t": 130},
+        legend={"itemsizing": "trace", "orientation": "h", "x": 0.0, "y": -0.16 / rows},
+        margin={"t": 130, "r": 170, "b": 110},
     )
     fig.update_annotations(font_size=13)
     style.legend_once(fig)
@@ -104,7 +104,7 @@ def _method_traces(m: pd.DataFrame, method, color, bounds) -> list[go.Scatter]:
     y = m["sigma_pred_mS_cm"].astype(float).to_numpy()
     plus, minus, over, under = style.clipped_errors(
         y,
-        style.positive(m["sigma_pred_ci95_lo_mS_cm"]),
+        style.numbers(m["sigma_pred_ci95_lo_mS_cm"]),
         style.numbers(m["sigma_pred_ci95_hi_mS_cm"]),
         bounds,
     )

@@ -129,15 +129,17 @@ def clipped_errors(
     y: Sequence[float], lo: Sequence[float], hi: Sequence[float], bounds: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Error-bar lengths (plus, minus) of points `y` with interval [lo, hi], cut at the frame
-    `bounds` = (bottom, top), all in data units; 0 where a bound is unknown or on the wrong side
-    of y. Also returns where the interval leaves the frame at the top and at the bottom."""
+    `bounds` = (bottom, top), all in data units; 0 where a bound is unknown (NaN) or on the wrong
+    side of y. Also returns where the interval leaves the frame at the top and at the bottom (an
+    infinite bound does; on a log axis so does a lower bound <= 0)."""
     y = np.asarray(y, float)
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     bottom, top = bounds
-    over = np.isfinite(hi) & (hi > top)
-    under = np.isfinite(lo) & (lo < bottom)
-    plus = np.where(np.isfinite(hi) & (hi >= y), np.minimum(hi, top) - y, 0.0)
-    minus = np.where(np.isfinite(lo) & (lo <= y), y - np.maximum(lo, bottom), 0.0)
+    with np.errstate(invalid="ignore"):
+        over = ~np.isnan(hi) & (hi > top)
+        under = ~np.isnan(lo) & (lo < bottom)
+        plus = np.where(~np.isnan(hi) & (hi >= y), np.minimum(hi, top) - y, 0.0)
+        minus = np.where(~np.isnan(lo) & (lo <= y), y - np.maximum(lo, bottom), 0.0)
     return plus, minus, over, under
 
 
