@@ -133,7 +133,7 @@ def fit_arrhenius(
     fit_temps = np.array([t for t, _ in kept])
     ln_D = _joint_draws([s for _, s in kept], n_draws, np.random.default_rng(seed))
     Ea_eV, ln_D0 = _fit_lines(1.0 / fit_temps, ln_D)
-    D300 = arrhenius_D_cm2_s(extrapolate_to_K, Ea_eV, np.exp(ln_D0))
+    D300 = np.exp(ln_D0 - Ea_eV / (KB_EV_K * extrapolate_to_K))
     sigma_per_D = nernst_einstein_sigma_mS_cm(1.0, n_li, volume_A3, extrapolate_to_K)
     return ArrheniusFit(
         temperatures_K=tuple(float(t) for t in fit_temps),

@@ -25,3 +25,12 @@ def test_clipped_errors_cut_at_the_frame_and_say_where():
     plus, minus, over, under = style.clipped_errors(y, lo, hi, (1e-3, 1e3))
     assert list(plus) == [1.0, 999.0, 0.0] and list(minus) == [0.5, 1.0 - 1e-3, 0.0]
     assert list(over) == [False, True, False] and list(under) == [False, True, False]
+
+
+def test_unbounded_intervals_leave_the_frame():
+    # an infinite upper bound, and on a log axis a lower bound <= 0, reach beyond any frame
+    plus, minus, over, under = style.clipped_errors(
+        [1.0, 1.0], [0.0, -np.inf], [np.inf, 2.0], (0.1, 10.0)
+    )
+    assert list(over) == [True, False] and list(under) == [True, True]
+    assert list(plus) == [9.0, 1.0] and list(minus) == [0.9, 0.9]
