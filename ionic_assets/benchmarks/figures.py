@@ -49,13 +49,14 @@ N_LI, VOLUME_A3 = 24, 1500.0  # a typical supercell of >= 10 Å
 #: Method -> bias of log10 sigma(300 K) (decades); the scatter around it is 1.2 decades.
 BIAS = {"mace-mpa-0": -0.4, "chgnet": -1.3, "sevenn-0": 0.3}
 WIDE, NONE, NEGATIVE_EA = "fft", "rr5", "gvd"
-DEFAULT_OUT = settings.PROJECT_ROOT / "data" / "benchmarks" / "figures"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--obelix-dir", type=Path, default=None, help="OBELiX release")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the PNGs go")
+    parser.add_argument("--obelix-dir", type=Path, help="OBELiX release (default: OBELIX_DATA_DIR)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("data/benchmarks/figures"), help="where the PNGs go"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     materials = obelix.select_entries(
