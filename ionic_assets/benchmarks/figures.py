@@ -33,7 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ionic_assets.defs.benchmark.assets import BENCHMARK_SQL, VIEWS_SQL
+from ionic_assets.defs.benchmark.assets import BENCHMARK_QUERY, VIEWS_SQL
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.reports.export import write_figures
@@ -137,7 +137,7 @@ def _benchmark_tables(materials: pd.DataFrame, fits: dict) -> tuple[pd.DataFrame
     conn.register("fits", rows)
     conn.execute("INSERT INTO obelix_subset BY NAME SELECT * FROM subset")
     conn.execute("INSERT INTO arrhenius_fits BY NAME SELECT * FROM fits")
-    conn.execute(BENCHMARK_SQL)
+    conn.execute(f"INSERT INTO benchmark_table BY NAME {BENCHMARK_QUERY}")
     conn.execute(VIEWS_SQL)
     return conn.execute("SELECT * FROM benchmark_table").df(), conn.execute(
         "SELECT * FROM benchmark_mae"

@@ -111,6 +111,6 @@ def mae_table(bench: pd.DataFrame) -> pd.DataFrame:
     conn = duckdb.connect()
     ensure_tables(conn)  # benchmark_cost, in the same SQL, reads md_trajectories
     conn.register("bench", bench)
-    conn.execute("CREATE TABLE benchmark_table AS SELECT * FROM bench")
+    conn.execute("INSERT INTO benchmark_table BY NAME SELECT * FROM bench")
     conn.execute(VIEWS_SQL)
     return conn.execute("SELECT * FROM benchmark_mae").df()
