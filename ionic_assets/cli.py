@@ -90,7 +90,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         equilibration_ps=args.equilibration_ps,
         fit_start_ps=args.fit_start_ps,
         settings=named_settings(args.settings),
-        msd_threshold_A2=args.msd_threshold_A2,
+        **({} if args.msd_threshold_A2 is None else {"msd_threshold_A2": args.msd_threshold_A2}),
     )
     print(json.dumps({"trajectory": str(args.trajectory), **transport.summary()}, indent=2))
     return 0
@@ -121,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--equilibration-ps", type=float, default=5.0, help="discarded (5 ps)")
     analyze.add_argument("--fit-start-ps", type=float, help="MSD fit start (settings' default)")
     analyze.add_argument("--settings", default="default", help="kinisi settings: default, paper")
-    analyze.add_argument("--msd-threshold-A2", type=float, default=20.0)
+    analyze.add_argument(
+        "--msd-threshold-A2",
+        type=float,
+        help="Li MSD reliability threshold, Å² (default: transport.MSD_THRESHOLD_A2)",
+    )
     analyze.set_defaults(func=cmd_analyze)
     warehouse_copy.add_parser(sub)
     return parser

@@ -6,6 +6,7 @@ import dagster as dg
 from ionic_assets.lib import settings
 from ionic_assets.lib.warehouse import Warehouse
 from ionic_assets.science import protocols
+from ionic_assets.science.transport import MSD_THRESHOLD_A2
 
 
 class SimulationSettings(dg.ConfigurableResource):
@@ -28,7 +29,7 @@ class SimulationSettings(dg.ConfigurableResource):
 class AnalysisSettings(dg.ConfigurableResource):
     """How trajectories are analysed: MSD reliability threshold and kinisi settings name."""
 
-    msd_threshold_A2: float = 20.0
+    msd_threshold_A2: float = MSD_THRESHOLD_A2
     diffusion_settings: str = "default"
 
 

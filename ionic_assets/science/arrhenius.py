@@ -28,6 +28,14 @@ from ionic_assets.science.errors import InputError, NotEstimable
 KB_EV_K = Boltzmann / electron_volt
 #: Largest fraction of non-positive D samples a temperature may have and still be fitted.
 MAX_NONPOSITIVE_FRACTION = 0.025
+#: The benchmark's room temperature, where D and sigma are extrapolated to, K.
+ROOM_TEMPERATURE_K = 300.0
+
+
+def arrhenius_D_cm2_s(temperature_K, Ea_eV: float, D0_cm2_s: float):
+    """The Arrhenius law D(T) = D0 exp(-Ea / kB T): D in cm^2/s at `temperature_K` (K, scalar
+    or array) for activation energy `Ea_eV` (eV) and pre-exponential factor `D0_cm2_s`."""
+    return D0_cm2_s * np.exp(-Ea_eV / (KB_EV_K * np.asarray(temperature_K, dtype=float)))
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ def fit_arrhenius(
     *,
     n_li: int,
     volume_A3: float,
-    extrapolate_to_K: float = 300.0,
+    extrapolate_to_K: float = ROOM_TEMPERATURE_K,
     n_draws: int = 4000,
     seed: int = 0,
 ) -> ArrheniusFit:

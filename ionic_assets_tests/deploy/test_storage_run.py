@@ -16,10 +16,10 @@ import dagster as dg
 import fsspec
 import pytest
 
+from ionic_assets.lib.reports import export
 from ionic_assets.lib.runner import BenchmarkRun
 from ionic_assets.lib.storage import DUCKDB, STORAGE_URL_ENV, ArtifactStore, engine_workdir
 from ionic_assets.lib.warehouse import Warehouse, read_rows
-from ionic_assets.science import figures
 from ionic_assets.science.protocols import load_protocol
 from ionic_assets.science.trajectory_store import frame_count
 
@@ -78,7 +78,7 @@ def test_chain_writes_only_to_the_store(home, instance, storage_url):
     assert row["n_temperatures"] == len(temperatures)
     assert row["sigma_exp_mS_cm"] == pytest.approx(0.5767)
 
-    png = store.is_local is False and figures.find_browser() is not None
+    png = store.is_local is False and export.find_browser() is not None
     for rel in ("reports/parity.html", "reports/log_error.html", "reports/chgnet/gvd/msd.html"):
         assert b"plotly" in store.read_bytes(rel)[:200_000]
         assert store.exists(rel.replace(".html", ".png")) == png

@@ -80,16 +80,18 @@ def _arrhenius_keys() -> list[dg.AssetKey]:
     return [dg.AssetKey([m.key, "arrhenius_fits"]) for m in load_methods().values()]
 
 
-def _figures(bench) -> dict:
-    """Figures 1-3 by file name (published under `reports/` on the artifact store)."""
+def _figures(bench, mae) -> dict:
+    """Figures 1-3 by file name (published under `reports/` on the artifact store), from the
+    `benchmark_table` rows and the `benchmark_mae` view, a colour per configured method."""
+    colors = figures.method_colors(load_methods())
     named = {
-        "parity": figures.parity_figure(bench),
-        "log_error": figures.log_error_figure(bench),
+        "parity": figures.parity_figure(bench, mae, colors),
+        "log_error": figures.log_error_figure(bench, colors),
     }
     methods = sorted(bench["method"].unique())
     for i, x in enumerate(methods):
         for y in methods[i + 1 :]:
-            named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(bench, x, y)
+            named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(bench, x, y, colors)
     return named
 
 
@@ -113,6 +115,6 @@ def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "mae": dg.MetadataValue.md(mae.to_markdown(index=False)),
         "cost": dg.MetadataValue.md(cost.to_markdown(index=False)),
         "table": dg.MetadataValue.md(bench.drop(columns=["reason"]).to_markdown(index=False)),
-        **publish_figures(warehouse.artifacts(), "reports", _figures(bench)),
+        **publish_figures(warehouse.artifacts(), "reports", _figures(bench, mae)),
     }
     return dg.MaterializeResult(metadata=metadata)

@@ -3,14 +3,16 @@ under `reports/`, and shown in the materialization metadata."""
 
 from __future__ import annotations
 
+import base64
+import os
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 import plotly.graph_objects as go
 
+from ionic_assets.lib.reports.export import write_figures
 from ionic_assets.lib.storage import ArtifactStore
-from ionic_assets.science import figures
 
 
 def publish_figures(
@@ -27,14 +29,29 @@ def publish_figures(
     metadata: dict[str, dg.MetadataValue] = {}
     with tempfile.TemporaryDirectory(prefix="ionic-reports-") as tmp:
         local = store.local_path(folder) or Path(tmp)
-        written = figures.write_figures([(fig, local / name) for name, fig in named.items()])
+        written = write_figures([(fig, local / name) for name, fig in named.items()])
         for name, paths in zip(named, written, strict=True):
             for kind in ("html", "png"):
                 if paths[kind] and not store.is_local:
                     store.put(paths[kind], f"{folder}/{name}.{kind}")
             metadata[f"{name}_plot"] = dg.MetadataValue.path(store.url(f"{folder}/{name}.html"))
             if paths["png"]:
-                metadata[f"{name}_preview"] = dg.MetadataValue.md(
-                    figures.png_markdown(paths["png"])
-                )
+                metadata[f"{name}_preview"] = dg.MetadataValue.md(png_markdown(paths["png"]))
     return metadata
+
+
+def png_markdown(png_path: str | os.PathLike | None, max_bytes: int = 400_000) -> str:
+    """Markdown showing a PNG inline (base64 data URI), for Dagster metadata previews.
+
+    Falls back to a line naming the file when it is missing or larger than `max_bytes`.
+    """
+    if not png_path:
+        return "_no PNG preview (no browser for export)_"
+    path = Path(png_path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return f"_PNG preview missing: `{path}`_"
+    if len(data) > max_bytes:
+        return f"PNG preview too large to inline ({len(data) // 1024} KiB): `{path}`"
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
