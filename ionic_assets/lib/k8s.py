@@ -26,15 +26,13 @@ for a dft method each key given there replaces the sized value.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
-from pathlib import Path
 
-from ionic_assets.lib import settings
+from ionic_assets.lib.cells import stored_row
 from ionic_assets.lib.methods import Method
-from ionic_assets.science import obelix, structures
+from ionic_assets.lib.warehouse import Warehouse
 from ionic_assets.science.dft.sizing import dft_resources
 
 GPU_POOL = "gpu"
@@ -120,19 +118,8 @@ def dft_pod_resources(method: Method, n_atoms: int) -> dict:
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _supercell_atoms(data_dir: Path, material_id: str, min_width_A: float) -> int:
-    unit = obelix.read_structure(data_dir, material_id)
-    ordered, _ = structures.order_structure(unit, material_id)
-    return structures.build_supercell(ordered, min_width_A).n_atoms
-
-
 def supercell_atoms(material_id: str, min_width_A: float) -> int:
-    """Atoms in the material's simulated supercell, from its OBELiX CIF, without the warehouse.
-
-    What the `supercells` asset stores (default config: occupancies within 0.05 of 1 set to 1,
-    smallest diagonal supercell of the given width), and what md_trajectories rebuilds when its
-    protocol asks for another width. InputError when the CIF is missing or unreadable, or the
-    structure is genuinely partially occupied (the asset's default refuses it too).
-    """
-    return _supercell_atoms(settings.obelix_dir(), material_id, float(min_width_A))
+    """Atoms in the material's simulation cell for widths >= `min_width_A`: the cell the
+    `supercells` asset stored (`lib.cells`), the one md_trajectories simulates. InputError when
+    none is stored for that width yet."""
+    return int(stored_row(Warehouse(), material_id, float(min_width_A))["n_atoms"])

@@ -6,7 +6,7 @@ ignores run tags). A DFT pod must be sized by the partition's material, so this 
 handler adds, for the md_trajectories step of a `dft` method:
 
     run tag dagster/partition/material -> the material's supercell for the run's MD protocol
-    (from OBELiX, as the `supercells` asset builds it; no warehouse) -> its atom count ->
+    (the one the `supercells` asset stored, `lib/cells.py`) -> its atom count ->
     `science.dft.sizing.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
     `dft_pod_resources`)
 
@@ -67,8 +67,8 @@ class PodSize:
 def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> PodSize:
     """The pod resources of `method`'s md_trajectories step in a run with these tags and config.
 
-    Anything that stops the sizing (a run without one material, a material without a usable CIF,
-    a genuinely partially occupied structure, an unknown protocol) gives the static request of
+    Anything that stops the sizing (a run without one material, no supercell stored for the
+    material at the protocol's width, an unknown protocol) gives the static request of
     `pod_tags(method)` and the reason; sizing never fails the step.
     """
     material = run_tags.get(MATERIAL_TAG)

@@ -79,7 +79,7 @@ class ObelixSubsetRow(Record):
 @dataclass(frozen=True, kw_only=True)
 class SupercellRow(Record):
     TABLE: ClassVar[str] = "supercells"
-    KEY: ClassVar[tuple[str, ...] | None] = ("material_id",)
+    KEY: ClassVar[tuple[str, ...] | None] = ("material_id", "min_width_A")
 
     material_id: str
     formula: str
@@ -90,7 +90,17 @@ class SupercellRow(Record):
     n_li: int
     volume_A3: float
     occupancy_fixes: list[dict]
-    unit_cell_cif: str
+    #: How partial occupancies were ordered (science.ordering): strategy ("none" for an ordered
+    #: CIF), seed, the CIF's and the cell's composition (atoms per cell), net charge (e), the
+    #: Ewald or model energy of the chosen ordering (eV) and the spread over those tried.
+    ordering_strategy: str
+    ordering_seed: BigInt | None = None
+    target_composition: dict
+    achieved_composition: dict
+    charge_e: float | None = None
+    ordering_energy_eV: float | None = None
+    ordering_energy_spread_eV_per_atom: float | None = None
+    ordering: dict
     supercell_cif: str
 
 

@@ -73,7 +73,7 @@ def select_entries(table: pd.DataFrame, material_ids: list[str]) -> pd.DataFrame
 
 
 def draw_subset(
-    ordered: pd.DataFrame,
+    entries: pd.DataFrame,
     seed: int,
     *,
     n_bins: int = 20,
@@ -83,12 +83,13 @@ def draw_subset(
 ) -> list[str]:
     """The paper's selection procedure (Appendix A.3), seeded.
 
-    `ordered` holds the fully occupied entries with a `sigma_exp_mS_cm` column. The range from
+    `entries` are the candidates (the paper: the fully occupied entries; any pool of entries
+    with CIFs will do), with a `sigma_exp_mS_cm` column. The range from
     `split_mS_cm` to the highest conductivity is cut into `n_bins` log-spaced bins, and the range
     `low_mS_cm`..`split_mS_cm` into `n_low_bins`; one entry is drawn at random from each
     non-empty bin. Returns the drawn IDs, lowest conductivity first.
     """
-    log_sigma = np.log10(ordered["sigma_exp_mS_cm"].astype(float))
+    log_sigma = np.log10(entries["sigma_exp_mS_cm"].astype(float))
     top = log_sigma.max()
     high_edges = np.linspace(np.log10(split_mS_cm), top, n_bins + 1)
     low_edges = np.linspace(np.log10(low_mS_cm), np.log10(split_mS_cm), n_low_bins + 1)

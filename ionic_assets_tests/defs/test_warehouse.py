@@ -37,7 +37,8 @@ def supercell_row(material_id: str, n_atoms: int) -> SupercellRow:
     return SupercellRow(
         material_id=material_id, formula="Li", min_width_A=10.0, replication=[1, 1, 1],
         widths_A=[10.0] * 3, n_atoms=n_atoms, n_li=n_atoms, volume_A3=1000.0,
-        occupancy_fixes=[], unit_cell_cif="", supercell_cif="",
+        occupancy_fixes=[], ordering_strategy="none", target_composition={"Li": n_atoms},
+        achieved_composition={"Li": n_atoms}, ordering={}, supercell_cif="",
     )  # fmt: skip
 
 

@@ -23,22 +23,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-from pymatgen.core import Structure
 
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
 from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
-from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
+from ionic_assets.lib.warehouse import Warehouse, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.sizing import available_cpus
-from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory_import import import_trajectory
 
 MELTING_CHECK = "framework_not_melted"
@@ -50,20 +49,6 @@ COST_COLUMNS = (
 #: Framework RMS displacement (Å) above which a run is flagged as possibly melted.
 MELTING_RMSD_A = 1.5
 KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Imported MD"}
-
-
-def load_cell(warehouse: Warehouse, material_id: str, min_width_A: float):
-    """The stored supercell, or one rebuilt from the stored unit cell for another width."""
-    with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(conn, "supercells", "material_id = ?", [material_id])
-    if rows.empty:
-        raise InputError(f"material {material_id}: no supercell yet (materialize supercells first)")
-    row = rows.iloc[0]
-    if row["min_width_A"] == min_width_A:
-        cell = Structure.from_str(row["supercell_cif"], fmt="cif")
-        return structures.Supercell(cell, tuple(row["replication"]), tuple(row["widths_A"]))
-    unit = Structure.from_str(row["unit_cell_cif"], fmt="cif")
-    return structures.build_supercell(unit, min_width_A)
 
 
 def trajectory_relpath(
@@ -116,7 +101,7 @@ def simulate(
     protocol = protocols.with_cadence(
         simulation.load_protocol(), method.settings.get("cadence", {})
     )
-    cell = load_cell(warehouse, material_id, protocol.min_cell_width_A)
+    cell = stored_cell(warehouse, material_id, protocol.min_cell_width_A)
     atoms = structures.to_ase(cell.structure)
     store = warehouse.artifacts()
     rel = trajectory_relpath(method, protocol.name, material_id, temperature_K)
@@ -194,7 +179,7 @@ def import_registered(
     """Validate and copy the partition's registered trajectory: its row and metadata."""
     entry = method.imported(material_id, temperature_K)
     protocol = simulation.load_protocol()  # for its analysis windows only
-    unit = load_cell(warehouse, material_id, 0.0).structure
+    unit = stored_cell(warehouse, material_id, None).structure  # its proportions
     store = warehouse.artifacts()
     rel = trajectory_relpath(method, "imported", material_id, temperature_K)
     provenance = {

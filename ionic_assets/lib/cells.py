@@ -1,0 +1,38 @@
+"""The stored simulation cell of a material: what the `supercells` asset wrote, read back.
+
+MD (`defs/simulation`) and DFT pod sizing (`lib/k8s.py`) both read the cell from here, so the
+cell simulated and the cell a pod is sized for are the same object: built once by
+`science.structures.simulation_cell`, stored per (material, min_width_A).
+"""
+
+from __future__ import annotations
+
+from pymatgen.core import Structure
+
+from ionic_assets.lib.warehouse import Warehouse, read_rows
+from ionic_assets.science import structures
+from ionic_assets.science.errors import InputError
+
+
+def stored_row(warehouse: Warehouse, material: str, min_width_A: float | None):
+    """The supercells row of `material` for widths >= `min_width_A` (None: the latest of any)."""
+    with warehouse.get_connection(read_only=True) as conn:
+        rows = read_rows(conn, "supercells", "material_id = ?", [material])
+    if min_width_A is not None:
+        rows = rows[rows["min_width_A"] == min_width_A]
+    if rows.empty:
+        width = "" if min_width_A is None else f" for widths >= {min_width_A:g} Å"
+        raise InputError(
+            f"material {material}: no supercell{width} yet (materialize supercells with the "
+            "same protocol first)"
+        )
+    return rows.iloc[-1]
+
+
+def stored_cell(
+    warehouse: Warehouse, material: str, min_width_A: float | None
+) -> structures.Supercell:
+    """The stored simulation cell (see `stored_row`)."""
+    row = stored_row(warehouse, material, min_width_A)
+    cell = Structure.from_str(row["supercell_cif"], fmt="cif")
+    return structures.Supercell(cell, tuple(row["replication"]), tuple(row["widths_A"]))
