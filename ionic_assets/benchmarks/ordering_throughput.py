@@ -1,10 +1,11 @@
 """Ordering throughput: every OBELiX CIF through `structures.simulation_cell` at default settings.
 
-For each CIF in `<obelix-dir>/all_randomized_cifs`: the simulation cell of the paper protocol's
-width (10 Å) with the default ordering (`OrderingSettings()`: `sampled`), its wall time, and the
-outcome: `ordered` (the CIF has no partial site), `fits` (integer counts within the tolerance),
-`fallback` (nearest counts, composition deviation recorded) or `failed` with the one-line reason;
-plus the sanity checks of `science.ordering.checks` on every cell made.
+For each CIF in `<obelix-dir>/all_randomized_cifs` (default: OBELIX_DATA_DIR's): the simulation
+cell of the paper protocol's width (10 Å) with the default ordering (`OrderingSettings()`:
+`sampled`), its wall time, and the outcome: `ordered` (the CIF has no partial site), `fits`
+(integer counts within the tolerance), `fallback` (nearest counts, composition deviation
+recorded) or `failed` with the one-line reason; plus the sanity checks of
+`science.ordering.checks` on every cell made.
 
     nice -n 10 python -m ionic_assets.benchmarks.ordering_throughput --obelix-dir ../shared/obelix
 
@@ -21,12 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+from ionic_assets.lib import settings
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.ordering import OrderingSettings
 from ionic_assets.science.ordering.checks import sanity_checks
-
-OUT = Path(__file__).resolve().parents[2] / "data" / "benchmarks"
 
 
 def order_one(data_dir: Path, material_id: str, min_width_A: float) -> dict:
@@ -111,10 +111,10 @@ def markdown(summary: dict, rows: list[dict], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--obelix-dir", type=Path, required=True)
+    parser.add_argument("--obelix-dir", type=Path, default=settings.obelix_dir())
     parser.add_argument("--min-width", type=float, default=10.0)
     parser.add_argument("--only", nargs="*", help="material IDs (default: every CIF)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=Path("data/benchmarks"), help="result folder")
     args = parser.parse_args(argv)
     cifs = sorted(p.stem for p in (args.obelix_dir / "all_randomized_cifs").glob("*.cif"))
     ids = args.only or cifs

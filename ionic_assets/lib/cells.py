@@ -15,7 +15,8 @@ from ionic_assets.science.errors import InputError
 
 
 def stored_row(warehouse: Warehouse, material: str, min_width_A: float | None):
-    """The supercells row of `material` for widths >= `min_width_A` (None: the latest of any)."""
+    """The supercells row of `material` for widths >= `min_width_A` (None: any stored width, for
+    a caller that needs only what is in the cell, not its size)."""
     with warehouse.get_connection(read_only=True) as conn:
         rows = read_rows(conn, "supercells", "material_id = ?", [material])
     if min_width_A is not None:

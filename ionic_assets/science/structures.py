@@ -138,7 +138,8 @@ def _diagonal(unit: Structure, replication) -> tuple[Structure, tuple[float, flo
     return cell, tuple(float(w) for w in perpendicular_widths_A(cell.lattice.matrix))
 
 
-def _ordered_cell(unit_cell, material_id, ordered_unit, min_width_A, settings, fixes, label):
+def _ordered_cell(unit_cell, material_id, ordered_unit, min_width_A, fixes, label) -> Supercell:
+    """The diagonal supercell of an already ordered unit cell, recorded against the CIF's."""
     replication = replication_for_width(ordered_unit.lattice.matrix, min_width_A)
     cell, widths = _diagonal(ordered_unit, replication)
     states = _states_or_none(unit_cell, material_id)
@@ -195,9 +196,7 @@ def simulation_cell(
     if disorder.is_ordered:
         ordered = disorder.unit_cell.copy()
         ordered.remove_site_property("disorder_group")
-        return _ordered_cell(
-            unit_cell, material_id, ordered, min_width_A, settings, disorder.fixes, "none"
-        )
+        return _ordered_cell(unit_cell, material_id, ordered, min_width_A, disorder.fixes, "none")
     if settings.strategy == "refuse":
         group = disorder.groups[0]
         raise InputError(
@@ -209,9 +208,8 @@ def simulation_cell(
         if "Li" not in {el.symbol for el in rounded.composition.elements}:
             raise InputError(f"material {material_id}: rounding removes every Li")
         return _ordered_cell(
-            unit_cell, material_id, rounded, min_width_A, settings,
-            [*disorder.fixes, *fixes], "round",
-        )  # fmt: skip
+            unit_cell, material_id, rounded, min_width_A, [*disorder.fixes, *fixes], "round"
+        )
     return _ordered_by_counts(unit_cell, material_id, min_width_A, settings, disorder, energy_eV)
 
 
@@ -222,9 +220,13 @@ def _ordered_by_counts(unit_cell, material_id, min_width_A, settings, disorder, 
     try:
         rows, charge_rounded = counts.group_counts(disorder, multiplier, states, material_id)
     except counts.Uncompensated as exc:
-        raise InputError(
-            f"material {material_id}: {exc}; {_beyond_budget(disorder, min_width_A, settings)}"
-        ) from None
+        cif_charge = net_charge(_composition(unit_cell), states) * multiplier
+        why = (
+            f"the CIF's own occupancies carry {cif_charge:+.2f} e in this cell"
+            if fits
+            else _beyond_budget(disorder, min_width_A, settings)
+        )
+        raise InputError(f"material {material_id}: {exc}; {why}") from None
     supercell, widths = _diagonal(disorder.unit_cell, replication)
     problem = Problem(supercell, rows, states)
     if settings.strategy == "ewald":
