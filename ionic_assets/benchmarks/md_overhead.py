@@ -199,7 +199,7 @@ def benchmark(name: str, atoms: Atoms, steps: int, reps: int, workdir: Path) -> 
 
 
 def supercell(cif: str, min_width_A: float) -> Atoms:
-    cell = structures.build_supercell(Structure.from_file(cif), min_width_A)
+    cell = structures.simulation_cell(Structure.from_file(cif), Path(cif).stem, min_width_A)
     return structures.to_ase(cell.structure)
 
 
