@@ -29,7 +29,12 @@ from ionic_assets.science.ordering import OrderingSettings, counts, ewald, sampl
 from ionic_assets.science.ordering import round as rounding
 from ionic_assets.science.ordering.oxidation import net_charge, oxidation_states
 from ionic_assets.science.ordering.problem import Problem
-from ionic_assets.science.ordering.sites import Disorder, OccupancyFix, find_disorder
+from ionic_assets.science.ordering.sites import (
+    GROUP_PROPERTY,
+    Disorder,
+    OccupancyFix,
+    find_disorder,
+)
 
 #: How far past the size budget a refusal looks for the cell that would fit (x max_atoms).
 BEYOND_BUDGET = 10
@@ -195,7 +200,7 @@ def simulation_cell(
     disorder = find_disorder(unit_cell, settings.near_full_tolerance)
     if disorder.is_ordered:
         ordered = disorder.unit_cell.copy()
-        ordered.remove_site_property("disorder_group")
+        ordered.remove_site_property(GROUP_PROPERTY)
         return _ordered_cell(unit_cell, material_id, ordered, min_width_A, disorder.fixes, "none")
     if settings.strategy == "refuse":
         group = disorder.groups[0]
