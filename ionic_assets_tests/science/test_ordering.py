@@ -143,17 +143,31 @@ def test_fallback_to_nearest_counts_compensates_on_li(obelix_dir):
     assert record["composition_deviation"]["Li"] == pytest.approx(51 - (96 * 0.293 + 24 * 0.96))
 
 
-def test_uncompensable_charge_fails_in_one_line(obelix_dir):
-    """de5, Li6In2.03Cl12: In on two partial sites, Li whole. Widths >= 14 Å need 18 cells,
-    where 36 x 0.875 = 31.5 In rounds to 32: +3 e that no partial Li site can take."""
+def test_charge_left_by_rounding_goes_to_the_other_rounding(obelix_dir):
+    """de5, Li6In2.03Cl12: In on two partial sites, Li whole, so Li cannot compensate. Widths
+    >= 14 Å need 18 cells: 72 x 0.07 = 5.04 -> 5 In and 36 x 0.875 = 31.5 -> 32 give
+    108 + 3 x 37 - 216 = +3 e; 31 (the floor) instead makes the cell neutral."""
     unit = obelix.read_structure(obelix_dir, "de5")
+    cell = structures.simulation_cell(unit, "de5", 14.0, OrderingSettings(max_atoms=60))
+    assert cell.structure.composition.as_dict() == {"Li": 108, "In": 36, "Cl": 216}
+    assert [g["counts"] for g in cell.ordering["groups"]] == [{"In": 5}, {"In": 31}]
+    assert cell.ordering["charge_before_li_compensation_e"] == 3 and cell.ordering["charge_e"] == 0
+
+
+def test_uncompensable_charge_fails_in_one_line(obelix_dir):
+    """vg0, Li1.5Al0.5Ge1.5(PO4)3, whose CIF has only the 6 whole Li of 6b: per cell
+    6 + 4 x 9 (Ge) + 3 x 3 (Al) + 5 x 18 - 2 x 72 = -3 e, -12 e in the four cells of 10 Å."""
+    rows = cif_sites(obelix_dir, "vg0")
+    states = {"Li": 1, "Ge": 4, "Al": 3, "P": 5, "O": -2}
+    assert sum(states[el] * mult * occ for el, _, mult, occ in rows) == pytest.approx(-3)
+    unit = obelix.read_structure(obelix_dir, "vg0")
     with pytest.raises(InputError) as raised:
-        structures.simulation_cell(unit, "de5", 14.0, OrderingSettings(max_atoms=60))
+        structures.simulation_cell(unit, "vg0", 10.0)
     message = str(raised.value)
     assert "\n" not in message
-    assert message.startswith("material de5: site 10 (In0.875, 2 sites) needs In 31.5 atoms")
-    assert "no partial Li site can compensate" in message
-    assert "over the budget of 60 atoms" in message
+    assert message.startswith("material vg0: site 6 (Al0.25Ge0.75, 12 sites) needs Al 12, Ge 36")
+    assert "leave a charge of -12 e that neither the partial Li sites nor" in message
+    assert message.endswith("the CIF's own occupancies carry -12.00 e in this cell")
 
 
 def test_ewald_orders_a_small_problem_and_refuses_a_large_one(obelix_dir):

@@ -3,10 +3,12 @@
 A supercell of `multiplier` unit cells has `multiplier x len(group.unit_sites)` sites in a group;
 its target count of a species is that times the species' occupancy (a real number). The cell
 *fits* the disorder when every target is an integer within the tolerance: rounding it changes
-the occupancy by at most `occupancy_tolerance`. Otherwise the nearest counts are used, and
-charge neutrality is restored on the partial Li sites (the mobile ion, whose count the dopants
-set), atom by atom where rounding moved Li most; if no partial Li site can absorb the charge, the
-material is refused naming the site, the cell it would need and the budget.
+the occupancy by at most `occupancy_tolerance`. Otherwise the nearest counts are used. A
+rounded cell that is not neutral is made neutral on the partial Li sites (the mobile ion, whose
+count the dopants set), atom by atom where rounding moved Li most; charge that no partial Li site
+can take is then removed by choosing, species by species, the floor or the ceiling of the target
+instead of the nearest (the cheapest change in occupancy first); if charge is still left, the
+material is refused naming the site, the counts and the cell that would fit.
 """
 
 from __future__ import annotations
@@ -77,24 +79,72 @@ def _rounded(disorder: Disorder, multiplier: int) -> list[GroupCounts]:
     return rows
 
 
-def _compensate_li(rows: list[GroupCounts], charge: int) -> None:
+def _moves(row: GroupCounts, states: dict[str, int]):
+    """(charge change, occupancy cost, changes) of one-atom changes of a group that keep every
+    count at the floor or ceiling of its target: an element replaced by another, added on a
+    vacancy or removed."""
+
+    def within(el: str, n: int) -> bool:
+        return math.floor(row.targets[el]) <= n <= math.ceil(row.targets[el])
+
+    def cost(changes: dict[str, int]) -> float:
+        return (
+            sum(
+                abs(row.counts[el] + d - row.targets[el]) - abs(row.counts[el] - row.targets[el])
+                for el, d in changes.items()
+            )
+            / row.n_sites
+        )
+
+    for a in [None, *sorted(row.counts)]:
+        for b in [None, *sorted(row.counts)]:
+            if a == b or (b is None and row.n_vacancies == 0):
+                continue
+            changes = {el: d for el, d in ((a, 1), (b, -1)) if el is not None}
+            if all(within(el, row.counts[el] + d) for el, d in changes.items()):
+                dq = sum(states[el] * d for el, d in changes.items())
+                yield dq, cost(changes), changes
+
+
+def _neutral_rounding(rows: list[GroupCounts], states: dict[str, int], charge: int) -> int:
+    """Move counts between the floor and ceiling of their targets, the cheapest move that
+    lowers |charge| first, until the cell is neutral or no move helps; the charge left."""
+    while charge:
+        options = [
+            (cost, i, changes, dq)
+            for i, row in enumerate(rows)
+            for dq, cost, changes in _moves(row, states)
+            if abs(charge + dq) < abs(charge)
+        ]
+        if not options:
+            return charge
+        _, i, changes, dq = min(options, key=lambda o: (o[0], o[1], sorted(o[2].items())))
+        for el, d in changes.items():
+            rows[i].counts[el] += d
+        charge += dq
+    return 0
+
+
+def _compensate_li(rows: list[GroupCounts], charge: int) -> int:
     """Remove (charge > 0) or add Li atoms on the partial Li groups until the cell is neutral,
-    each time where the count is furthest from its target in the right direction."""
+    each time where the count is furthest from its target in the right direction; the charge
+    no partial Li site could take."""
     step = -1 if charge > 0 else 1
-    for _ in range(abs(charge)):
+    for taken in range(abs(charge)):
         usable = [
             r
             for r in rows
             if "Li" in r.counts and (r.counts["Li"] > 0 if step < 0 else r.n_vacancies > 0)
         ]
         if not usable:
-            raise ValueError("no partial Li site can take the charge")
+            return charge + step * taken
         row = max(usable, key=lambda r: -step * (r.counts["Li"] - r.targets["Li"]))
         row.counts["Li"] += step
+    return 0
 
 
 class Uncompensated(ValueError):
-    """Rounded counts leave a charge that no partial Li site can take (the message says where)."""
+    """Rounded counts leave a charge that cannot be compensated (the message says where)."""
 
 
 def group_counts(
@@ -103,21 +153,20 @@ def group_counts(
     """The integer counts of every group in a `multiplier`-cell supercell, the cell neutral,
     and the net charge (e) of the rounded counts before Li compensated it.
 
-    Uncompensated when rounding leaves a charge no partial Li site can take; InputError when a
-    group would hold more atoms than sites.
+    Uncompensated when rounding leaves a charge that neither Li nor the other roundings can
+    take; InputError when a group would hold more atoms than sites.
     """
     rows = _rounded(disorder, multiplier)
     fixed = {el: n * multiplier for el, n in disorder.fixed_counts().items()}
     charge = net_charge(fixed, states) + sum(net_charge(r.counts, states) for r in rows)
-    try:
-        _compensate_li(rows, int(round(charge)))
-    except ValueError:
+    left = _neutral_rounding(rows, states, _compensate_li(rows, int(round(charge))))
+    if left:
         worst = max(rows, key=lambda r: max(abs(n - r.targets[el]) for el, n in r.counts.items()))
         raise Uncompensated(
             f"{worst.group.label} needs {_format(worst.targets)} atoms in a {multiplier}-cell "
-            f"supercell; the nearest counts {_format(worst.counts)} leave a charge of "
-            f"{charge:+.0f} e that no partial Li site can compensate"
-        ) from None
+            f"supercell; the nearest counts leave a charge of {charge:+.0f} e that neither the "
+            "partial Li sites nor the other roundings of the counts compensate"
+        )
     for row in rows:
         if row.n_vacancies < 0:
             raise InputError(
