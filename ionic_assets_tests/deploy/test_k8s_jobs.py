@@ -87,6 +87,9 @@ def cluster(tmp_path_factory):
         # This test's data home and OBELiX copy (the pod's are on the shared volume).
         env.setenv("IONIC_ASSETS_HOME", str(home))
         env.setenv("OBELIX_DATA_DIR", str(SHARED_OBELIX))
+        # ... and its warehouse, a DuckDB file there (the pods' is DuckLake on the chart's
+        # Postgres), holding the supercells the DFT pods are sized from.
+        env.setenv("IONIC_ASSETS_WAREHOUSE", "duckdb")
         env.setenv("DAGSTER_CURRENT_IMAGE", chart.IMAGE)
         defs = load_definitions()
         store_supercells(defs, ["gvd", "mdp"], "paper")
