@@ -26,6 +26,8 @@ _SQL_TYPES: dict[object, str] = {
     bool: "BOOLEAN",
     list[float]: "DOUBLE[]",
     list[int]: "INTEGER[]",
+    list[BigInt]: "BIGINT[]",
+    list[str]: "VARCHAR[]",
     dict: "JSON",
     list[dict]: "JSON",
 }
@@ -137,6 +139,11 @@ class MDTrajectoryRow(Record):
     framework_rmsd_A: float | None = None
     mean_temperature_K: float | None = None
     provenance: dict
+    # seed replicas (issue 17): replica 0 is `trajectory_path` / `seed`
+    n_replicas: int | None = None
+    replica_paths: list[str] | None = None
+    replica_seeds: list[BigInt] | None = None
+    min_width_A: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +172,29 @@ class DiffusionRow(Record):
     n_li: int | None = None
     volume_A3: float | None = None
     provenance: dict | None = None
+    # seed replicas: D above is their combination (science.replicas)
+    n_replicas: int | None = None
+    replica_seeds: list[BigInt] | None = None
+    replica_D_cm2_s: list[float] | None = None
+    replica_D_ci95_lo_cm2_s: list[float] | None = None
+    replica_D_ci95_hi_cm2_s: list[float] | None = None
+    D_between_replica_sd_cm2_s: float | None = None
+    replicas_q_p_value: float | None = None
+    replicas_consistent: bool | None = None
+    # the OLS check of kinisi's slope, per replica
+    replica_D_ols_cm2_s: list[float] | None = None
+    ols_agrees: bool | None = None
+    ols_agreement_factor: float | None = None
+    # the collective route (science.collective); not estimable: collective_reason
+    sigma_collective_mS_cm: float | None = None
+    sigma_collective_ci95_lo_mS_cm: float | None = None
+    sigma_collective_ci95_hi_mS_cm: float | None = None
+    D_sigma_cm2_s: float | None = None
+    D_sigma_samples_cm2_s: list[float] | None = None
+    collective_reason: str | None = None
+    haven_ratio: float | None = None
+    haven_ratio_ci95_lo: float | None = None
+    haven_ratio_ci95_hi: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +229,51 @@ class ArrheniusRow(Record):
     sigma300_mS_cm: float | None = None
     sigma300_ci95_lo_mS_cm: float | None = None
     sigma300_ci95_hi_mS_cm: float | None = None
+    # fit diagnostics (science.arrhenius; names shared with the Arrhenius figure)
+    residuals_log10_D: list[float] | None = None
+    curvature_K2: float | None = None
+    curvature_ci95_lo_K2: float | None = None
+    curvature_ci95_hi_K2: float | None = None
+    non_arrhenius: bool | None = None
+    loo_delta_log10_sigma300: list[float] | None = None
+    Ea_nonphysical: bool | None = None
+    # the collective route (arrhenius.collective_route); not estimable: collective_reason
+    collective_Ea_eV: float | None = None
+    collective_Ea_ci95_lo_eV: float | None = None
+    collective_Ea_ci95_hi_eV: float | None = None
+    collective_sigma300_mS_cm: float | None = None
+    collective_sigma300_ci95_lo_mS_cm: float | None = None
+    collective_sigma300_ci95_hi_mS_cm: float | None = None
+    collective_reason: str | None = None
+    haven_ratio_300: float | None = None
+    haven_ratio_300_ci95_lo: float | None = None
+    haven_ratio_300_ci95_hi: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SizeCheckRow(Record):
+    """D of one partition in the protocol's cell and in a wider one (`<method>/size_check`)."""
+
+    TABLE: ClassVar[str] = "size_checks"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "temperature_K")
+
+    method: str
+    material_id: str
+    temperature_K: float
+    min_width_A: float | None = None
+    check_width_A: float
+    n_atoms: int
+    check_n_atoms: int
+    check_trajectory_path: str
+    D_cm2_s: float | None = None
+    D_ci95_lo_cm2_s: float | None = None
+    D_ci95_hi_cm2_s: float | None = None
+    check_D_cm2_s: float | None = None
+    check_D_ci95_lo_cm2_s: float | None = None
+    check_D_ci95_hi_cm2_s: float | None = None
+    D_ratio: float | None = None
+    agree: bool | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +296,23 @@ class BenchmarkRow(Record):
     Ea_eV: float | None = None
     Ea_ci95_lo_eV: float | None = None
     Ea_ci95_hi_eV: float | None = None
+    Ea_nonphysical: bool | None = None
+    non_arrhenius: bool | None = None
+    sigma_collective_mS_cm: float | None = None
+    sigma_collective_ci95_lo_mS_cm: float | None = None
+    sigma_collective_ci95_hi_mS_cm: float | None = None
+    log10_error_collective: float | None = None
+    Ea_collective_eV: float | None = None
+    haven_ratio_300: float | None = None
+    haven_ratio_300_ci95_lo: float | None = None
+    haven_ratio_300_ci95_hi: float | None = None
+    collective_reason: str | None = None
+    n_replicas: int | None = None
+    replicas_consistent: bool | None = None
+    n_ols_flagged: int | None = None
+    size_consistent: bool | None = None
+    size_check_width_A: float | None = None
+    size_max_abs_ln_ratio: float | None = None
     gpu_hours: float | None = None
     cpu_hours: float | None = None
     reason: str | None = None
@@ -233,5 +325,6 @@ RECORDS: tuple[type[Record], ...] = (
     MDTrajectoryRow,
     DiffusionRow,
     ArrheniusRow,
+    SizeCheckRow,
     BenchmarkRow,
 )

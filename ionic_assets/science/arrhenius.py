@@ -12,6 +12,19 @@ count and volume.
 A temperature is excluded, with the reason recorded in `ArrheniusFit.excluded`, when more than
 2.5% of its D samples are <= 0: its 95% interval then reaches zero, so ln D is undetermined.
 Any remaining non-positive samples of the other temperatures (< 2.5%) are dropped before drawing.
+
+Diagnostics kept with every fit (`ArrheniusFit`):
+
+* residuals: observed minus fitted log10 D at each fitted temperature (observed: the median of
+  its samples; fitted: the line of the median Ea and ln D0);
+* curvature: log10 D = a + b / T + c / T^2 fitted to every joint draw (three or more
+  temperatures); c (K^2) with its 95% interval, and `non_arrhenius` when that interval excludes
+  zero (the sampling uncertainty alone cannot explain the bend);
+* leave-one-temperature-out: the change of the median log10 sigma(300 K) when each temperature
+  is left out (three or more temperatures), so the temperature that drives the extrapolation
+  shows;
+* `Ea_nonphysical`: Ea <= 0, or most of its interval below zero (midpoint < 0): D would rise
+  towards room temperature, so the extrapolation is flagged, not trusted.
 """
 
 from __future__ import annotations
@@ -55,6 +68,12 @@ class ArrheniusFit:
         n_li, volume_A3: Li count and cell volume (Angstrom^3) used for the conductivity.
         n_draws: joint posterior draws fitted.
         excluded: temperature (K) -> reason, for temperatures left out of the fit.
+        residuals_log10_D: observed minus fitted log10 D per fitted temperature.
+        curvature_K2, curvature_ci95_K2: c of log10 D = a + b/T + c/T^2, K^2 (None with fewer
+            than 3 temperatures).
+        loo_delta_log10_sigma300: change of log10 sigma(300 K) when each fitted temperature is
+            left out (None with fewer than 3 temperatures).
+        D300_draws_cm2_s: D at `extrapolate_to_K` of every joint draw (for ratios of routes).
     """
 
     temperatures_K: tuple[float, ...]
@@ -71,6 +90,39 @@ class ArrheniusFit:
     volume_A3: float
     n_draws: int
     excluded: dict[float, str] = field(default_factory=dict)
+    residuals_log10_D: tuple[float, ...] = ()
+    curvature_K2: float | None = None
+    curvature_ci95_K2: tuple[float, float] | None = None
+    loo_delta_log10_sigma300: tuple[float, ...] | None = None
+    D300_draws_cm2_s: np.ndarray | None = None
+
+    @property
+    def non_arrhenius(self) -> bool | None:
+        """The curvature's 95% interval excludes zero (None when it is not determined)."""
+        if self.curvature_ci95_K2 is None:
+            return None
+        lo, hi = self.curvature_ci95_K2
+        return bool(lo > 0 or hi < 0)
+
+    @property
+    def Ea_nonphysical(self) -> bool:
+        """Ea <= 0, or most of its 95% interval below zero."""
+        lo, hi = self.Ea_ci95_eV
+        return bool(self.Ea_eV <= 0 or (lo + hi) / 2 < 0)
+
+    def diagnostics_row(self) -> dict:
+        """The diagnostic columns of a warehouse row (names shared with the figures)."""
+        lo, hi = self.curvature_ci95_K2 or (None, None)
+        loo = self.loo_delta_log10_sigma300
+        return {
+            "residuals_log10_D": list(self.residuals_log10_D),
+            "curvature_K2": self.curvature_K2,
+            "curvature_ci95_lo_K2": lo,
+            "curvature_ci95_hi_K2": hi,
+            "non_arrhenius": self.non_arrhenius,
+            "loo_delta_log10_sigma300": None if loo is None else list(loo),
+            "Ea_nonphysical": self.Ea_nonphysical,
+        }
 
     def as_row(self) -> dict:
         """Flat dict for a warehouse row (intervals split into _lo/_hi columns)."""
@@ -87,7 +139,7 @@ class ArrheniusFit:
             row[f"{name}_{unit}"] = getattr(self, f"{name}_{unit}")
             row[f"{name}_ci95_lo_{unit}"] = lo
             row[f"{name}_ci95_hi_{unit}"] = hi
-        return row
+        return row | self.diagnostics_row()
 
 
 def fit_arrhenius(
@@ -135,6 +187,9 @@ def fit_arrhenius(
     Ea_eV, ln_D0 = _fit_lines(1.0 / fit_temps, ln_D)
     D300 = np.exp(ln_D0 - Ea_eV / (KB_EV_K * extrapolate_to_K))
     sigma_per_D = nernst_einstein_sigma_mS_cm(1.0, n_li, volume_A3, extrapolate_to_K)
+    observed = np.array([np.log10(np.median(s)) for _, s in kept])
+    fitted = (np.median(ln_D0) - np.median(Ea_eV) / (KB_EV_K * fit_temps)) / np.log(10)
+    curvature = _curvature(1.0 / fit_temps, ln_D / np.log(10))
     return ArrheniusFit(
         temperatures_K=tuple(float(t) for t in fit_temps),
         Ea_eV=float(np.median(Ea_eV)),
@@ -150,6 +205,11 @@ def fit_arrhenius(
         volume_A3=float(volume_A3),
         n_draws=n_draws,
         excluded=excluded,
+        residuals_log10_D=tuple(float(r) for r in observed - fitted),
+        curvature_K2=None if curvature is None else float(np.median(curvature)),
+        curvature_ci95_K2=None if curvature is None else _ci95(curvature),
+        loo_delta_log10_sigma300=_leave_one_out(1.0 / fit_temps, ln_D, extrapolate_to_K),
+        D300_draws_cm2_s=D300,
     )
 
 
@@ -184,6 +244,71 @@ def _fit_lines(inv_T: np.ndarray, ln_D: np.ndarray) -> tuple[np.ndarray, np.ndar
     return -slope * KB_EV_K, ln_D0
 
 
+def _curvature(inv_T: np.ndarray, log10_D: np.ndarray) -> np.ndarray | None:
+    """c (K^2) of log10 D = a + b x + c x^2, x = 1/T, for every row; None below 3 temperatures.
+    Fitted in the standardized u = (x - mean) / sd, where c = c_u / sd^2, for conditioning."""
+    if len(inv_T) < 3:
+        return None
+    scale = inv_T.std()
+    u = (inv_T - inv_T.mean()) / scale
+    design = np.column_stack([np.ones_like(u), u, u**2])
+    coefficients = np.linalg.lstsq(design, log10_D.T, rcond=None)[0]
+    return coefficients[2] / scale**2
+
+
+def _leave_one_out(inv_T: np.ndarray, ln_D: np.ndarray, at_K: float) -> tuple[float, ...] | None:
+    """Change of the median log10 D(at_K) (= of log10 sigma there) when each temperature is left
+    out of the fit of the same draws; None below 3 temperatures."""
+    if len(inv_T) < 3:
+        return None
+
+    def median_log10_D(columns: np.ndarray) -> float:
+        Ea_eV, ln_D0 = _fit_lines(inv_T[columns], ln_D[:, columns])
+        return float(np.median(ln_D0 - Ea_eV / (KB_EV_K * at_K)) / np.log(10))
+
+    everything = median_log10_D(np.arange(len(inv_T)))
+    keep = [np.delete(np.arange(len(inv_T)), i) for i in range(len(inv_T))]
+    return tuple(median_log10_D(k) - everything for k in keep)
+
+
 def _ci95(values: np.ndarray) -> tuple[float, float]:
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def collective_route(
+    temperatures_K: Sequence[float],
+    D_sigma_samples_cm2_s: Sequence[np.ndarray | None],
+    reasons: Sequence[str | None],
+    *,
+    n_li: int,
+    volume_A3: float,
+    tracer: ArrheniusFit | None,
+) -> dict:
+    """The collective route's columns of an arrhenius_fits row: Ea and sigma at 300 K from the
+    charge diffusion coefficient D_sigma (cm^2/s) of each temperature whose collective estimate
+    exists (`reasons[i]` says why not), and the Haven ratio at 300 K against `tracer`. Not
+    estimable is a `collective_reason`, never a number."""
+    have = [i for i, s in enumerate(D_sigma_samples_cm2_s) if s is not None]
+    missing = "; ".join(
+        f"{temperatures_K[i]:g} K: {reasons[i]}" for i in range(len(reasons)) if i not in have
+    )
+    try:
+        fit = fit_arrhenius(
+            [temperatures_K[i] for i in have],
+            [D_sigma_samples_cm2_s[i] for i in have],
+            n_li=n_li,
+            volume_A3=volume_A3,
+        )
+    except NotEstimable as exc:
+        return {"collective_reason": f"{exc}{f' ({missing})' if missing else ''}"}
+    row = {
+        f"collective_{k}": v for k, v in fit.as_row().items() if k.startswith(("Ea_", "sigma300"))
+    }
+    row.pop("collective_Ea_nonphysical")
+    row["collective_reason"] = missing or None
+    if tracer is not None:
+        ratio = tracer.D300_draws_cm2_s / fit.D300_draws_cm2_s
+        row["haven_ratio_300"] = float(np.median(ratio))
+        row["haven_ratio_300_ci95_lo"], row["haven_ratio_300_ci95_hi"] = _ci95(ratio)
+    return row

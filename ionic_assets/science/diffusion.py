@@ -38,6 +38,13 @@ from ionic_assets.science.trajectory import Trajectory
 MIN_FIT_INTERVALS = 10
 #: Relative tolerance on equal frame spacing (text formats round the times they store).
 SPACING_RTOL = 1e-3
+#: 1 Angstrom^2/ps in cm^2/s (1e-16 cm^2 / 1e-12 s).
+CM2_S_PER_A2_PS = 1e-4
+#: kinisi's D and the ordinary-least-squares D over the same window may differ by at most this
+#: factor. On healthy fits they agree within tens of percent (Brownian trajectories, see
+#: ionic_assets_tests/science/test_fit_checks.py); kinisi 2.0.1's covariance-weighted regression
+#: can return a slope off by up to 1000x in about 1 in 5,000 fits (kinisi PR 222).
+OLS_AGREEMENT_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class DiffusionEstimate:
             "MSD reached" reliability measure, e.g. >= 20 Angstrom^2).
         n_frames: frames analysed (after the equilibration).
         n_li: atoms of the element analysed.
+        D_ols_cm2_s: D from an ordinary-least-squares line through the same MSD points over the
+            same window (`ols_D_cm2_s`), cm^2/s: the independent check of kinisi's slope.
         provenance: kinisi version, settings, seed and what was analysed.
     """
 
@@ -103,7 +112,13 @@ class DiffusionEstimate:
     msd_max_A2: float
     n_frames: int
     n_li: int
+    D_ols_cm2_s: float
     provenance: dict
+
+    @property
+    def ols_agrees(self) -> bool:
+        """kinisi's D is within `OLS_AGREEMENT_FACTOR` of the OLS D (both positive)."""
+        return ols_agrees(self.D_cm2_s, self.D_ols_cm2_s)
 
 
 def estimate_diffusion(
@@ -125,31 +140,29 @@ def estimate_diffusion(
         NotEstimable: too few time intervals after `settings.fit_start_ps` to fit a slope, or
             an MSD without scatter (atoms that never move).
     """
-    mobile = _mobile_indices(traj, element)
-    positions_A, frame_ps = _production_frames(traj, equilibration_ps)
-    lags = _lags(len(positions_A), settings.n_time_intervals)
-    _require_fit_points(lags * frame_ps, settings.fit_start_ps)
-
-    explicit = settings.n_time_intervals is not None
-    parser = _kinisi_parser(positions_A, frame_ps, mobile, lags if explicit else None)
+    parser, positions_A, frame_ps, mobile = prepare_parser(
+        traj, equilibration_ps, settings, element
+    )
     analyzer = DiffusionAnalyzer(parser)
     analyzer._da = calculate_msd(parser, progress=False)  # what from_ase() does after parsing
-    _require_spread(analyzer.da, element)
-    _sample_posterior(analyzer, settings, seed)
+    require_spread(analyzer.da, element)
+    sample_posterior(analyzer.diffusion, settings, seed)
 
     samples = np.asarray(analyzer.D.values, dtype=float)  # cm^2/s
     msd = analyzer.da
     msd_A2 = np.asarray(msd.values, dtype=float)
+    msd_dt_ps = np.asarray(msd.coords["time interval"].values, dtype=float)
     return DiffusionEstimate(
         D_cm2_s=float(np.median(samples)),
         D_ci95_cm2_s=tuple(float(x) for x in np.percentile(samples, [2.5, 97.5])),
         D_samples_cm2_s=_thin(samples, settings.n_returned_samples),
-        msd_dt_ps=np.asarray(msd.coords["time interval"].values, dtype=float),
+        msd_dt_ps=msd_dt_ps,
         msd_A2=msd_A2,
         msd_std_A2=np.sqrt(np.asarray(msd.variances, dtype=float)),
         msd_max_A2=float(msd_A2.max()),
         n_frames=len(positions_A),
         n_li=len(mobile),
+        D_ols_cm2_s=ols_D_cm2_s(msd_dt_ps, msd_A2, settings.fit_start_ps),
         provenance={
             "kinisi_version": kinisi.__version__,
             "settings": asdict(settings),
@@ -160,8 +173,44 @@ def estimate_diffusion(
             "n_msd_points": len(msd_A2),
             "n_drift_reference_atoms": traj.n_atoms - len(mobile),
             "D_statistic": "posterior median; interval: 2.5th-97.5th posterior percentiles",
+            "ols_agreement_factor": OLS_AGREEMENT_FACTOR,
         },
     )
+
+
+def prepare_parser(
+    traj: Trajectory,
+    equilibration_ps: float,
+    settings: DiffusionSettings,
+    element: str,
+    max_lag_fraction: float = 1.0,
+) -> tuple[Parser, np.ndarray, float, np.ndarray]:
+    """kinisi's parser of the production frames, with the checks every MSD analysis needs:
+    (parser, positions in Angstrom, frame interval in ps, indices of `element`). Lags longer
+    than `max_lag_fraction` of the analysed window are left out."""
+    mobile = _mobile_indices(traj, element)
+    positions_A, frame_ps = _production_frames(traj, equilibration_ps)
+    lags = _lags(len(positions_A), settings.n_time_intervals)
+    lags = lags[lags <= max_lag_fraction * (len(positions_A) - 1)]
+    _require_fit_points(lags * frame_ps, settings.fit_start_ps)
+    explicit = settings.n_time_intervals is not None or max_lag_fraction < 1
+    parser = _kinisi_parser(positions_A, frame_ps, mobile, lags if explicit else None)
+    return parser, positions_A, frame_ps, mobile
+
+
+def ols_D_cm2_s(msd_dt_ps: np.ndarray, msd_A2: np.ndarray, fit_start_ps: float) -> float:
+    """D (cm^2/s) from an unweighted least-squares line MSD = 6 D dt + b through the MSD points
+    from `fit_start_ps` on: the independent check of kinisi's covariance-weighted slope."""
+    window = np.asarray(msd_dt_ps) >= fit_start_ps
+    slope_A2_ps = np.polyfit(np.asarray(msd_dt_ps)[window], np.asarray(msd_A2)[window], 1)[0]
+    return float(slope_A2_ps / 6 * CM2_S_PER_A2_PS)
+
+
+def ols_agrees(D_cm2_s: float, D_ols_cm2_s: float, factor: float = OLS_AGREEMENT_FACTOR) -> bool:
+    """True when both slopes are positive and within `factor` of each other."""
+    if not (D_cm2_s > 0 and D_ols_cm2_s > 0):
+        return False
+    return 1 / factor <= D_cm2_s / D_ols_cm2_s <= factor
 
 
 def _mobile_indices(traj: Trajectory, element: str) -> np.ndarray:
@@ -216,7 +265,7 @@ def _require_fit_points(lag_ps: np.ndarray, fit_start_ps: float) -> None:
         )
 
 
-def _require_spread(msd: sc.DataArray, element: str) -> None:
+def require_spread(msd: sc.DataArray, element: str) -> None:
     """kinisi's covariance model needs MSD scatter between atoms and time origins."""
     variances = np.asarray(msd.variances, dtype=float)
     if not (np.isfinite(variances).all() and np.all(variances > 0)):
@@ -267,8 +316,9 @@ def _lag_times(lags: np.ndarray, frame_ps: float) -> sc.Variable:
     return sc.array(dims=["time interval"], values=dt, unit="ps")
 
 
-def _sample_posterior(analyzer: DiffusionAnalyzer, settings: DiffusionSettings, seed: int) -> None:
-    """Run kinisi's posterior sampling, reproducibly and without side effects.
+def sample_posterior(sampler, settings: DiffusionSettings, seed: int, **kwargs) -> None:
+    """Run kinisi's posterior sampling `sampler` (an analyzer's `diffusion` or `conductivity`
+    method; `kwargs` are its own arguments), reproducibly and without side effects.
 
     kinisi seeds numpy's global random generator (emcee draws from it), so the caller's global
     state is restored afterwards. scipy's optimizer warns when kinisi's likelihood returns -inf
@@ -278,8 +328,9 @@ def _sample_posterior(analyzer: DiffusionAnalyzer, settings: DiffusionSettings, 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            analyzer.diffusion(
+            sampler(
                 sc.scalar(settings.fit_start_ps, unit="ps"),
+                **kwargs,
                 n_samples=settings.n_samples,
                 n_walkers=settings.n_walkers,
                 n_burn=settings.n_burn,

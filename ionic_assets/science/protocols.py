@@ -70,6 +70,8 @@ class Protocol:
         progress_interval_steps: the progress callback is called every this many steps.
         min_cell_width_A: supercells are grown until every perpendicular width is >= this.
         guards: see `Guards`.
+        replicas: independent trajectories per (material, temperature), differing only in the
+            seed of their initial velocities (seed + r for replica r); 1 by default.
         description: free text.
     """
 
@@ -84,6 +86,7 @@ class Protocol:
     min_cell_width_A: float
     guards: Guards
     diffusion_fit_start_ps: float = 3.0
+    replicas: int = 1
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -121,10 +124,13 @@ def _validate(p: Protocol) -> None:
         "distance_check_interval_steps": p.guards.distance_check_interval_steps,
         "temperature_window_steps": p.guards.temperature_window_steps,
         "max_temperature_deviation": p.guards.max_temperature_deviation,
+        "replicas": p.replicas,
     }
     for key, value in positive.items():
         if not value > 0:
             raise InputError(f"{where}: {key} must be > 0, got {value}")
+    if not isinstance(p.replicas, int) or isinstance(p.replicas, bool):
+        raise InputError(f"{where}: replicas must be a whole number, got {p.replicas!r}")
     if not math.isclose(p.n_steps * p.timestep_fs, p.duration_ps * 1000):
         raise InputError(f"{where}: duration_ps is not a whole number of time steps")
     if not 0 <= p.equilibration_ps < p.duration_ps:

@@ -1,12 +1,26 @@
-"""Synthetic trajectories with a known answer, to validate the estimators against truth.
+"""Synthetic trajectories and data sets with a known answer, to validate the estimators
+against truth.
 
-Lengths in Angstrom, times in picoseconds, diffusion coefficients in cm^2/s. Positions are
-unwrapped, as the platform's trajectories are.
+* `brownian_trajectory`: independent Li random walkers of a known D.
+* `brownian_replicas`: independent Brownian Li trajectories of one known D, one per seed, as
+  seed replicas of one (material, temperature) are.
+* `concerted_trajectory`: Li that hop in rigid groups of `group_size` (every member of a group
+  makes the same Brownian step), so the tracer D is known and the charge displacement of a group
+  is `group_size` times one ion's: D_sigma = group_size x D_tracer and the Haven ratio is
+  exactly 1 / group_size by construction (0.5 for concerted pair moves).
+* `curved_arrhenius_samples`: posterior-like D samples at several temperatures around
+  log10 D = a + b / T + c / T^2 with a known curvature c (K^2); c = 0 is a straight Arrhenius line.
+
+Lengths in Angstrom, times in picoseconds, diffusion coefficients in cm^2/s, temperatures in K.
+Positions are unwrapped, as the platform's trajectories are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from scipy.constants import Boltzmann, electron_volt
 
 from ionic_assets.science.trajectory import LI, Trajectory
 
@@ -15,6 +29,7 @@ TRUE_D_CM2_S = 1e-5
 RUN_PS = 100.0
 A2_PER_PS_PER_CM2_PER_S = 1e4  # 1 cm^2/s = 1e16 A^2 / 1e12 ps
 FRAMEWORK = 8  # atomic number of O, which stays put
+KB_EV_K = Boltzmann / electron_volt
 
 
 def brownian_trajectory(
@@ -45,3 +60,65 @@ def brownian_trajectory(
         numbers=np.array([LI] * n_li + [FRAMEWORK] * n_framework),
         metadata={"synthetic": "brownian", "D_cm2_s": D_cm2_s, "seed": seed},
     )
+
+
+def brownian_replicas(n_replicas: int, *, seed: int, **kwargs) -> list[Trajectory]:
+    """`n_replicas` independent `brownian_trajectory`s (same D, `kwargs`), seeds derived from
+    `seed` so that replica sets of different seeds never share a trajectory."""
+    return [brownian_trajectory(seed=seed * 1000 + r, **kwargs) for r in range(n_replicas)]
+
+
+def concerted_trajectory(
+    *, group_size: int, n_li: int, seed: int, temperature_K: float = 1000.0, **kwargs
+) -> Trajectory:
+    """Brownian Li with tracer D `kwargs["D_cm2_s"]` moving in rigid groups of `group_size`
+    (Haven ratio 1 / group_size) at a nominal `temperature_K` (it sets kB T of the conductivity);
+    `n_li` must be a multiple of `group_size`. Each group's members start at independent random
+    positions in the box."""
+    if group_size < 1 or n_li % group_size:
+        raise ValueError(f"n_li {n_li} is not a multiple of group_size {group_size}")
+    leaders = brownian_trajectory(seed=seed, n_li=n_li // group_size, **kwargs)
+    li = np.flatnonzero(leaders.numbers == LI)
+    framework = np.flatnonzero(leaders.numbers != LI)
+    step_A = leaders.positions_A[:, li] - leaders.positions_A[0, li]  # (frames, groups, 3)
+    box_A = float(leaders.cell_A[0, 0])
+    starts = np.random.default_rng(seed + 1).uniform(0.0, box_A, size=(n_li, 3))
+    li_positions = starts[None] + np.repeat(step_A, group_size, axis=1)
+    positions = np.concatenate([li_positions, leaders.positions_A[:, framework]], axis=1)
+    return Trajectory(
+        positions_A=positions,
+        time_ps=leaders.time_ps,
+        cell_A=leaders.cell_A,
+        numbers=np.concatenate([np.full(n_li, LI), leaders.numbers[framework]]),
+        temperature_K=float(temperature_K),
+        metadata={**leaders.metadata, "synthetic": "concerted", "group_size": group_size,
+                  "haven_ratio": 1 / group_size},
+    )  # fmt: skip
+
+
+def curved_log10_D(
+    temperatures_K: Sequence[float], *, log10_D0: float, Ea_eV: float, curvature_K2: float
+) -> np.ndarray:
+    """log10 D = log10_D0 - Ea / (ln 10 kB T) + curvature_K2 / T^2 at each temperature."""
+    T = np.asarray(temperatures_K, dtype=float)
+    return log10_D0 - Ea_eV / (np.log(10) * KB_EV_K * T) + curvature_K2 / T**2
+
+
+def curved_arrhenius_samples(
+    temperatures_K: Sequence[float],
+    *,
+    log10_D0: float = -3.0,
+    Ea_eV: float = 0.3,
+    curvature_K2: float = 0.0,
+    sd_log10_D: float = 0.02,
+    n_samples: int = 1000,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """D samples (cm^2/s) per temperature: the true `curved_log10_D` plus one Gaussian error of
+    `sd_log10_D` decades per temperature (what a finite run does), around which the samples
+    scatter with the same width (the run's posterior)."""
+    rng = np.random.default_rng(seed)
+    truth = curved_log10_D(temperatures_K, log10_D0=log10_D0, Ea_eV=Ea_eV,
+                           curvature_K2=curvature_K2)  # fmt: skip
+    observed = truth + rng.normal(0.0, sd_log10_D, size=len(truth))
+    return [10 ** rng.normal(o, sd_log10_D, size=n_samples) for o in observed]

@@ -108,8 +108,10 @@ def analysed(instance, monkeypatch):
         for material in ("gvd", "fft"):
             key = dg.MultiPartitionKey({"material": material, "temperature_K": f"{temperature:g}"})
             result = _materialize(instance, defs, "chgnet/diffusion_estimates", key)
-            (evaluation,) = result.get_asset_check_evaluations()
-            checks[material, temperature] = evaluation
+            evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+            assert set(evaluations) == {"msd_reliable", "kinisi_matches_ols"}
+            checks[material, temperature] = evaluations["msd_reliable"]
+            checks[material, temperature, "ols"] = evaluations["kinisi_matches_ols"]
     for material in ("gvd", "fft"):
         _materialize(instance, defs, "chgnet/arrhenius_fits", material)
     _materialize(instance, defs, "benchmark_table")
@@ -134,6 +136,8 @@ def test_known_D_recovered_and_check_fails_without_motion(analysed):
         assert gvd.passed and not fft.passed
         assert fft.severity == dg.AssetCheckSeverity.WARN
         assert fft.metadata["msd_max_A2"].value < 1.0
+        ols = analysed["gvd", temperature, "ols"]  # Brownian Li: kinisi's slope is healthy
+        assert ols.passed and ols.metadata["D_ols_cm2_s"].value > 0
 
 
 def test_arrhenius_and_benchmark_against_hand_calculation(analysed):

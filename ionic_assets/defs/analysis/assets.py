@@ -1,10 +1,15 @@
 """<method>/diffusion_estimates -> <method>/arrhenius_fits: transport from the trajectories.
 
 diffusion_estimates (material x temperature): Li tracer D with its 95% credible interval from
-kinisi (`science.diffusion`), the MSD curve, and the `msd_reliable` check (max Li MSD >= 20 Å^2).
+kinisi (`science.diffusion`), combined over the partition's seed replicas (`science.replicas`),
+the collective conductivity and Haven ratio (`science.collective`), the MSD curve, and the
+checks `msd_reliable` (max Li MSD >= 20 Å^2) and `kinisi_matches_ols` (kinisi's slope within a
+stated factor of an ordinary-least-squares slope over the same window).
 arrhenius_fits (material): D(T) = D0 exp(-Ea/kB T) over the temperatures available, extrapolated
-to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivity`). It refreshes
-by itself when any temperature of its material is (re)materialized, missing temperatures allowed.
+to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivity`), by the
+tracer and the collective route, with the fit diagnostics and the `Ea_physical` check. It
+refreshes by itself when any temperature of its material is (re)materialized, missing
+temperatures allowed.
 """
 
 import dagster as dg
@@ -26,9 +31,11 @@ from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
-from ionic_assets.science.transport import Transport, analyze_transport
+from ionic_assets.science.transport import ReplicaTransport, analyze_replicas
 
 MSD_CHECK = "msd_reliable"
+OLS_CHECK = "kinisi_matches_ols"
+EA_CHECK = "Ea_physical"
 
 #: Refresh when any upstream partition updates, even while some temperatures are still missing.
 #: An update counts until the asset is next requested, and it wins over a request made before it:
@@ -43,7 +50,7 @@ REFRESH_WITH_MISSING_DEPS = (
 ).with_label("any dependency updated since last requested")
 
 
-def _md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_K: float):
+def md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_K: float):
     with warehouse.get_connection(read_only=True) as conn:
         rows = read_rows(
             conn,
@@ -59,28 +66,61 @@ def _md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_
     return rows.iloc[0]
 
 
-def _estimate_row(method: Method, material_id: str, transport: Transport) -> DiffusionRow:
-    estimate = transport.estimate
-    return DiffusionRow(
-        method=method.name,
-        material_id=material_id,
-        temperature_K=transport.temperature_K,
-        estimable=True,
-        D_cm2_s=estimate.D_cm2_s,
-        D_ci95_lo_cm2_s=estimate.D_ci95_cm2_s[0],
-        D_ci95_hi_cm2_s=estimate.D_ci95_cm2_s[1],
-        D_samples_cm2_s=[float(x) for x in estimate.D_samples_cm2_s],
-        sigma_mS_cm=transport.sigma_mS_cm,
-        msd_dt_ps=[float(x) for x in estimate.msd_dt_ps],
-        msd_A2=[float(x) for x in estimate.msd_A2],
-        msd_max_A2=estimate.msd_max_A2,
-        msd_threshold_A2=transport.msd_threshold_A2,
-        reliable=transport.reliable,
-        n_frames=estimate.n_frames,
-        n_li=transport.n_li,
-        volume_A3=transport.volume_A3,
-        provenance=estimate.provenance,
+def _replica_files(md) -> tuple[list[str], list[int]]:
+    """The partition's trajectory URLs and velocity seeds, replica 0 first (rows written before
+    replicas existed, and imported trajectories, have one)."""
+    paths = md.get("replica_paths")
+    if not isinstance(paths, list | np.ndarray) or len(paths) == 0:
+        seed = md.get("seed")
+        return [md["trajectory_path"]], [int(seed) if pd.notna(seed) else 0]
+    return list(paths), [int(s) for s in md["replica_seeds"]]
+
+
+def analyze_partition(warehouse: Warehouse, md, analysis: AnalysisSettings) -> ReplicaTransport:
+    """The transport of a partition's trajectories (an md_trajectories row), all replicas."""
+    store = warehouse.artifacts()  # the trajectories may come from another pod's step
+    paths, seeds = _replica_files(md)
+    trajectories = []
+    for url in paths:
+        with store.local_copy(store.relpath(url), "r") as path:
+            trajectories.append(load_trajectory(path))
+    return analyze_replicas(
+        trajectories,
+        seeds,
+        equilibration_ps=float(md["equilibration_ps"]),
+        fit_start_ps=float(md["diffusion_fit_start_ps"]),
+        settings=diffusion.named_settings(analysis.diffusion_settings),
+        msd_threshold_A2=analysis.msd_threshold_A2,
     )
+
+
+def ols_check(row: dict) -> dg.AssetCheckResult:
+    """Fails when kinisi's D of a replica and the OLS D over the same window differ by more
+    than the stated factor; the metadata hold both numbers of the worst replica."""
+    if not row.get("estimable"):
+        return dg.AssetCheckResult(
+            check_name=OLS_CHECK, passed=True, description=f"no D: {row.get('reason')}"
+        )
+    kinisi_D, ols_D = row["replica_D_cm2_s"], row["replica_D_ols_cm2_s"]
+    worst = max(range(len(kinisi_D)), key=lambda i: _log_gap(kinisi_D[i], ols_D[i]))
+    factor = row["ols_agreement_factor"]
+    return dg.AssetCheckResult(
+        check_name=OLS_CHECK,
+        passed=bool(row["ols_agrees"]),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"kinisi D {kinisi_D[worst]:.3g} vs OLS D {ols_D[worst]:.3g} cm²/s "
+        f"(replica seed {row['replica_seeds'][worst]}; allowed factor {factor:g})",
+        metadata={
+            "D_kinisi_cm2_s": float(kinisi_D[worst]),
+            "D_ols_cm2_s": float(ols_D[worst]),
+            "replica_seed": int(row["replica_seeds"][worst]),
+            "allowed_factor": float(factor),
+        },
+    )
+
+
+def _log_gap(a: float, b: float) -> float:
+    return abs(np.log(a / b)) if a > 0 and b > 0 else np.inf
 
 
 def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
@@ -100,7 +140,15 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                 partitions_def=simulation_partitions,
                 description="The Li MSD reaches the reliability threshold (20 Å² by default): "
                 "below it the estimate mostly reflects thermal vibration.",
-            )
+            ),
+            dg.AssetCheckSpec(
+                OLS_CHECK,
+                asset=key,
+                partitions_def=simulation_partitions,
+                description="kinisi's covariance-weighted D agrees within a factor "
+                f"{diffusion.OLS_AGREEMENT_FACTOR:g} with an ordinary-least-squares slope over "
+                "the same window (kinisi's regression can return a slope off by up to 1000x).",
+            ),
         ],
         automation_condition=dg.AutomationCondition.eager(),
         description=f"Li tracer diffusion coefficient with 95% credible interval ({method.name}).",
@@ -111,19 +159,17 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         material, temperature_K = simulation_key(context)
         threshold = analysis.msd_threshold_A2
         with clear_failure():
-            md_row = _md_row(warehouse, method, material, temperature_K)
-            store = warehouse.artifacts()  # the trajectory may come from another pod's step
-            with store.local_copy(store.relpath(md_row["trajectory_path"]), "r") as path:
-                trajectory = load_trajectory(path)
+            md = md_row(warehouse, method, material, temperature_K)
             try:
-                transport = analyze_transport(
-                    trajectory,
-                    equilibration_ps=float(md_row["equilibration_ps"]),
-                    fit_start_ps=float(md_row["diffusion_fit_start_ps"]),
-                    settings=diffusion.named_settings(analysis.diffusion_settings),
-                    msd_threshold_A2=threshold,
+                transport = analyze_partition(warehouse, md, analysis)
+                record = DiffusionRow(
+                    method=method.name,
+                    material_id=material,
+                    temperature_K=temperature_K,
+                    estimable=True,
+                    provenance=transport.replicas[0].estimate.provenance,
+                    **transport.row(),
                 )
-                record = _estimate_row(method, material, transport)
             except NotEstimable as exc:  # a result to record, not a failure
                 context.log.warning(f"{material} {temperature_K:g} K: not estimable: {exc}")
                 record = DiffusionRow(
@@ -148,10 +194,16 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                     "sigma_mS_cm",
                     "msd_max_A2",
                     "n_frames",
+                    "n_replicas",
+                    "replicas_consistent",
+                    "sigma_collective_mS_cm",
+                    "haven_ratio",
+                    "collective_reason",
                     "reason",
                 ],
             )
         )
+        yield ols_check(row)
         yield dg.AssetCheckResult(
             check_name=MSD_CHECK,
             passed=bool(row["reliable"]),
@@ -182,6 +234,24 @@ def _material_figures(method: Method, material_id: str, points: pd.DataFrame, fi
     }
 
 
+def _collective_route(usable: pd.DataFrame, tracer) -> dict:
+    """The collective-route columns from the estimable temperatures' D_sigma samples."""
+    if usable.empty:
+        return {"collective_reason": "no estimable temperature"}
+    samples = [
+        np.asarray(s, float) if isinstance(s, list | np.ndarray) and len(s) else None
+        for s in usable["D_sigma_samples_cm2_s"]
+    ]
+    return arrhenius.collective_route(
+        usable["temperature_K"].to_numpy(float),
+        samples,
+        list(usable["collective_reason"]),
+        n_li=int(usable["n_li"].iloc[0]),
+        volume_A3=float(usable["volume_A3"].iloc[0]),
+        tracer=tracer,
+    )
+
+
 def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
     @dg.asset(
         key=[method.key, "arrhenius_fits"],
@@ -198,7 +268,18 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         kinds={"duckdb", "plotly"},
         owners=["team:analysis"],
         automation_condition=REFRESH_WITH_MISSING_DEPS,
-        description=f"Arrhenius fit and 300 K conductivity per material ({method.name}).",
+        check_specs=[
+            dg.AssetCheckSpec(
+                EA_CHECK,
+                asset=[method.key, "arrhenius_fits"],
+                partitions_def=material_partitions,
+                description="The activation energy is physical: Ea > 0 and most of its 95% "
+                "interval above zero (else D rises towards 300 K and the extrapolation is "
+                "not to be trusted).",
+            )
+        ],
+        description=f"Arrhenius fit and 300 K conductivity per material, tracer and collective "
+        f"routes, with fit diagnostics ({method.name}).",
     )
     def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: Warehouse):
         material = context.partition_key
@@ -227,12 +308,19 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 n_li=int(usable["n_li"].iloc[0]) if len(usable) else 0,
                 volume_A3=float(usable["volume_A3"].iloc[0]) if len(usable) else 0.0,
             )
-            record = ArrheniusRow(**observed, estimable=True, **fit.as_row())
+            observed |= {"estimable": True, **fit.as_row()}
         except NotEstimable as exc:
             context.log.warning(f"{method.name} {material}: Arrhenius fit not estimable: {exc}")
-            record = ArrheniusRow(**observed, estimable=False, reason=str(exc))
+            observed |= {"estimable": False, "reason": str(exc)}
+        record = ArrheniusRow(**observed, **_collective_route(usable, fit))
         upsert(warehouse, record)
         row = record.as_row()
+        if row["Ea_nonphysical"]:
+            context.log.warning(
+                f"{method.name} {material}: non-physical Ea = {row['Ea_eV']:.3f} eV "
+                f"[{row['Ea_ci95_lo_eV']:.3f}, {row['Ea_ci95_hi_eV']:.3f}]: the 300 K "
+                "extrapolation is flagged (Ea_nonphysical), not to be trusted"
+            )
         named = _material_figures(
             method, material, usable if len(usable) else points, fit.as_row() if fit else None
         )
@@ -249,12 +337,31 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 "sigma300_mS_cm",
                 "sigma300_ci95_lo_mS_cm",
                 "sigma300_ci95_hi_mS_cm",
+                "Ea_nonphysical",
+                "non_arrhenius",
+                "curvature_K2",
+                "collective_Ea_eV",
+                "collective_sigma300_mS_cm",
+                "haven_ratio_300",
+                "collective_reason",
             ],
         )
         metadata |= publish_figures(
             warehouse.artifacts(), f"reports/{method.key}/{material}", named
         )
-        return dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(
+            check_name=EA_CHECK,
+            passed=not row["Ea_nonphysical"],
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"Ea = {row['Ea_eV']:.3f} eV [{row['Ea_ci95_lo_eV']:.3f}, "
+                f"{row['Ea_ci95_hi_eV']:.3f}]"
+                if row["estimable"]
+                else f"no fit: {row['reason']}"
+            ),
+            metadata=scalars(row, ["Ea_eV", "Ea_ci95_lo_eV", "Ea_ci95_hi_eV"]),
+        )
 
     return arrhenius_fits
 

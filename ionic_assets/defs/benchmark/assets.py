@@ -24,6 +24,15 @@ WITH cost AS (
            sum(wall_time_s * CASE WHEN uses_gpu THEN 1 ELSE 0 END) / 3600 AS gpu_hours,
            sum(cpu_hours) AS cpu_hours
     FROM md_trajectories GROUP BY ALL
+), estimates AS (
+    SELECT method, material_id, max(n_replicas) AS n_replicas,
+           count(*) FILTER (WHERE NOT ols_agrees) AS n_ols_flagged,
+           bool_and(replicas_consistent) AS replicas_consistent
+    FROM diffusion_estimates GROUP BY ALL
+), sizes AS (
+    SELECT method, material_id, bool_and(agree) AS size_consistent,
+           max(check_width_A) AS size_check_width_A, max(abs(ln(D_ratio))) AS size_max_abs_ln_ratio
+    FROM size_checks GROUP BY ALL
 )
 SELECT f.method, f.material_id, s.formula, s.sigma_exp_mS_cm,
        f.sigma300_mS_cm AS sigma_pred_mS_cm,
@@ -31,10 +40,22 @@ SELECT f.method, f.material_id, s.formula, s.sigma_exp_mS_cm,
        f.sigma300_ci95_hi_mS_cm AS sigma_pred_ci95_hi_mS_cm,
        log10(f.sigma300_mS_cm) - log10(s.sigma_exp_mS_cm) AS log10_error,
        f.n_reliable, f.n_temperatures, f.Ea_eV, f.Ea_ci95_lo_eV, f.Ea_ci95_hi_eV,
+       f.Ea_nonphysical, f.non_arrhenius,
+       f.collective_sigma300_mS_cm AS sigma_collective_mS_cm,
+       f.collective_sigma300_ci95_lo_mS_cm AS sigma_collective_ci95_lo_mS_cm,
+       f.collective_sigma300_ci95_hi_mS_cm AS sigma_collective_ci95_hi_mS_cm,
+       log10(f.collective_sigma300_mS_cm) - log10(s.sigma_exp_mS_cm) AS log10_error_collective,
+       f.collective_Ea_eV AS Ea_collective_eV,
+       f.haven_ratio_300, f.haven_ratio_300_ci95_lo, f.haven_ratio_300_ci95_hi,
+       f.collective_reason,
+       e.n_replicas, e.replicas_consistent, e.n_ols_flagged,
+       z.size_consistent, z.size_check_width_A, z.size_max_abs_ln_ratio,
        c.gpu_hours, c.cpu_hours, f.reason
 FROM arrhenius_fits f
 JOIN obelix_subset s USING (material_id)
 LEFT JOIN cost c USING (method, material_id)
+LEFT JOIN estimates e USING (method, material_id)
+LEFT JOIN sizes z USING (method, material_id)
 ORDER BY f.method, s.sigma_exp_mS_cm
 """
 
@@ -114,7 +135,9 @@ def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "n_rows": len(bench),
         "mae": dg.MetadataValue.md(mae.to_markdown(index=False)),
         "cost": dg.MetadataValue.md(cost.to_markdown(index=False)),
-        "table": dg.MetadataValue.md(bench.drop(columns=["reason"]).to_markdown(index=False)),
+        "table": dg.MetadataValue.md(
+            bench.drop(columns=["reason", "collective_reason"]).to_markdown(index=False)
+        ),
         **publish_figures(warehouse.artifacts(), "reports", _figures(bench, mae)),
     }
     return dg.MaterializeResult(metadata=metadata)

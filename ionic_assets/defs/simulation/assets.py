@@ -38,6 +38,7 @@ from ionic_assets.lib.warehouse import Warehouse, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.sizing import available_cpus
+from ionic_assets.science.errors import InputError
 from ionic_assets.science.trajectory_import import import_trajectory
 
 MELTING_CHECK = "framework_not_melted"
@@ -52,10 +53,20 @@ KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Importe
 
 
 def trajectory_relpath(
-    method: Method, protocol: str, material_id: str, temperature_K: float
+    method: Method, protocol: str, material_id: str, temperature_K: float, variant: str = ""
 ) -> str:
-    """Where a trajectory goes, relative to the artifact store's base."""
-    return f"trajectories/{method.key}/{protocol}/{material_id}/{temperature_K:g}K.h5"
+    """Where a trajectory goes, relative to the artifact store's base; `variant` (e.g. `r1` for
+    replica 1, `w15` for a 15 Å cell) goes before the extension, so variants sit beside it."""
+    suffix = f".{variant}" if variant else ""
+    return f"trajectories/{method.key}/{protocol}/{material_id}/{temperature_K:g}K{suffix}.h5"
+
+
+def n_replicas(method: Method, protocol: protocols.Protocol) -> int:
+    """Seed replicas per partition: the method's `replicas` setting, else the protocol's."""
+    n = method.settings.get("replicas", protocol.replicas)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"method {method.name}: replicas must be a whole number >= 1, not {n!r}")
+    return n
 
 
 def _progress_logger(context: dg.AssetExecutionContext):
@@ -96,40 +107,31 @@ def simulate(
     warehouse: Warehouse,
     material_id: str,
     temperature_K: float,
+    width_A: float | None = None,
 ) -> tuple[MDTrajectoryRow, dict]:
-    """Run (or resume) the method's MD of one partition: its md_trajectories row and metadata."""
+    """Run (or resume) the method's MD of one partition, every seed replica one after another
+    (each resumes on its own; a finished one is read back): its md_trajectories row and
+    metadata. `width_A`: a minimum cell width other than the protocol's (the size check)."""
     protocol = protocols.with_cadence(
         simulation.load_protocol(), method.settings.get("cadence", {})
     )
-    cell = stored_cell(warehouse, material_id, protocol.min_cell_width_A)
-    atoms = structures.to_ase(cell.structure)
+    min_width_A = protocol.min_cell_width_A if width_A is None else width_A
+    cell = stored_cell(warehouse, material_id, min_width_A)
     store = warehouse.artifacts()
-    rel = trajectory_relpath(method, protocol.name, material_id, temperature_K)
-    # The engine (a CP2K process) ends before the files are stored for the last time.
-    with (
-        store.simulation_files(rel) as files,
-        force_model(method, atoms, files.workdir, simulation.device) as model,
-    ):
-        provenance = {
-            "method": method.name,
-            "material_id": material_id,
-            "model": model.identity,
-            "protocol": protocol.name,
-            "seed": simulation.seed,
-            "replication": list(cell.replication),
-            "packages": package_versions(),
-        }
-        result = md.run_nvt(
-            atoms,
-            model,
-            protocol,
-            temperature_K,
-            simulation.seed,
-            files.path,
-            on_progress=_progress_logger(context),
-            provenance=provenance,
-            on_checkpoint=files.sync,
+    runs = []
+    for replica in range(n_replicas(method, protocol)):
+        parts = (f"r{replica}" if replica else "", "" if width_A is None else f"w{width_A:g}")
+        rel = trajectory_relpath(
+            method, protocol.name, material_id, temperature_K, ".".join(p for p in parts if p)
         )
+        seed = simulation.seed + replica
+        run = _run_replica(
+            context, method, simulation, store, cell, protocol, material_id, temperature_K,
+            rel, seed,
+        )  # fmt: skip
+        runs.append((store.url(rel), seed, *run))
+    url, _, result, model, provenance = runs[0]
+    results = [r for _, _, r, _, _ in runs]
     metadata = {
         "model": dg.MetadataValue.json(model.identity),
         "thermostat": dg.MetadataValue.json(
@@ -137,7 +139,8 @@ def simulate(
         ),
     }
     n_cpus = available_cpus()
-    url = store.url(rel)
+    wall_time_s = sum(r.wall_time_s for r in results)
+    rmsd = [r.framework_rmsd_A_max for r in results if r.framework_rmsd_A_max is not None]
     row = MDTrajectoryRow(
         method=method.name,
         material_id=material_id,
@@ -154,18 +157,61 @@ def simulate(
         device=result.device_name,
         uses_gpu=result.device.startswith("cuda"),
         n_cpus=n_cpus,
-        wall_time_s=result.wall_time_s,
-        cpu_hours=result.wall_time_s * n_cpus / 3600,
+        wall_time_s=wall_time_s,
+        cpu_hours=wall_time_s * n_cpus / 3600,
         steps_per_s=result.steps_per_s,
         atom_steps_per_s=result.atom_steps_per_s,
-        peak_host_memory_GiB=result.peak_host_memory_MB / 1024,
-        peak_gpu_memory_GiB=(result.peak_gpu_memory_MB or 0.0) / 1024,
-        n_invocations=result.n_invocations,
-        framework_rmsd_A=result.framework_rmsd_A_max,
+        peak_host_memory_GiB=max(r.peak_host_memory_MB for r in results) / 1024,
+        peak_gpu_memory_GiB=max(r.peak_gpu_memory_MB or 0.0 for r in results) / 1024,
+        n_invocations=sum(r.n_invocations for r in results),
+        framework_rmsd_A=max(rmsd, default=None),
         mean_temperature_K=result.mean_temperature_K,
-        provenance={**provenance, "md": {**result.to_dict(), "trajectory_path": url}},
+        provenance={
+            **provenance,
+            "md": {**result.to_dict(), "trajectory_path": url},
+            "replicas": [
+                {"seed": s, "trajectory_path": u, "md": r.to_dict()} for u, s, r, _, _ in runs
+            ],
+        },
+        n_replicas=len(runs),
+        replica_paths=[u for u, *_ in runs],
+        replica_seeds=[s for _, s, *_ in runs],
+        min_width_A=min_width_A,
     )
     return row, metadata
+
+
+def _run_replica(
+    context, method, simulation, store, cell, protocol, material_id, temperature_K, rel, seed
+):
+    """One trajectory of the partition: (MD result, loaded model, provenance)."""
+    atoms = structures.to_ase(cell.structure)
+    # The engine (a CP2K process) ends before the files are stored for the last time.
+    with (
+        store.simulation_files(rel) as files,
+        force_model(method, atoms, files.workdir, simulation.device) as model,
+    ):
+        provenance = {
+            "method": method.name,
+            "material_id": material_id,
+            "model": model.identity,
+            "protocol": protocol.name,
+            "seed": seed,
+            "replication": list(cell.replication),
+            "packages": package_versions(),
+        }
+        result = md.run_nvt(
+            atoms,
+            model,
+            protocol,
+            temperature_K,
+            seed,
+            files.path,
+            on_progress=_progress_logger(context),
+            provenance=provenance,
+            on_checkpoint=files.sync,
+        )
+    return result, model, provenance
 
 
 def import_registered(
