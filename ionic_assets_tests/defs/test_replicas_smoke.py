@@ -102,7 +102,10 @@ def test_size_check_in_a_wider_cell(replica_run):
         assert row["check_width_A"] == 7.0 and row["check_n_atoms"] > row["n_atoms"]
         assert row["check_trajectory_path"].endswith("1000K.w7.h5")
         assert (row["reason"] is not None) or (row["D_ratio"] > 0 and row["agree"] in (True, False))
-        main(["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd",
-              "--temperatures", ",".join(TEMPERATURES)])  # fmt: skip  (everything is stored)
+        rebuilt = dg.materialize(
+            assets=defs.assets, selection=[dg.AssetKey("benchmark_table")], instance=instance,
+            resources=resources,
+        )  # fmt: skip
+        assert rebuilt.success
         bench = _query(home, "SELECT * FROM benchmark_table").iloc[0]
         assert bench["size_check_width_A"] == 7.0

@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ionic_assets.science.synthetic import brownian_trajectory
 from ionic_assets.science.diffusion import (
     CM2_S_PER_A2_PS,
     OLS_AGREEMENT_FACTOR,
@@ -14,6 +13,7 @@ from ionic_assets.science.diffusion import (
     ols_agrees,
     ols_D_cm2_s,
 )
+from ionic_assets.science.synthetic import brownian_trajectory
 
 SETTINGS = DiffusionSettings(n_samples=200, n_burn=200)
 
