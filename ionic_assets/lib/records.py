@@ -178,7 +178,7 @@ class DiffusionRow(Record):
     replica_D_cm2_s: list[float] | None = None
     replica_D_ci95_lo_cm2_s: list[float] | None = None
     replica_D_ci95_hi_cm2_s: list[float] | None = None
-    D_between_replica_sd_cm2_s: float | None = None
+    ln_D_between_replica_sd: float | None = None
     replicas_q_p_value: float | None = None
     replicas_consistent: bool | None = None
     # the OLS check of kinisi's slope, per replica

@@ -184,7 +184,7 @@ class ReplicaTransport:
             "replica_D_ci95_lo_cm2_s": [e.D_ci95_cm2_s[0] for e in estimates],
             "replica_D_ci95_hi_cm2_s": [e.D_ci95_cm2_s[1] for e in estimates],
             "replica_D_ols_cm2_s": [e.D_ols_cm2_s for e in estimates],
-            "D_between_replica_sd_cm2_s": D.between_sd,
+            "ln_D_between_replica_sd": D.between_sd,
             "replicas_q_p_value": D.q_p_value,
             "replicas_consistent": D.consistent,
             "ols_agrees": all(e.ols_agrees for e in estimates),

@@ -62,8 +62,11 @@ def test_two_replicas_per_partition_reach_the_benchmark(replica_run):
         assert column in bench.columns
     assert bench.loc[0, "n_replicas"] == 2
     fits = _query(home, "SELECT * FROM arrhenius_fits").iloc[0]
-    assert fits["Ea_nonphysical"] in (True, False)
-    assert len(fits["residuals_log10_D"]) == len(fits["temperatures_fit_K"])
+    if fits["estimable"]:  # a 0.5 ps run may leave a temperature whose D reaches zero
+        assert fits["Ea_nonphysical"] in (True, False)
+        assert len(fits["residuals_log10_D"]) == len(fits["temperatures_fit_K"])
+    else:
+        assert fits["reason"]
 
 
 @pytest.mark.slow

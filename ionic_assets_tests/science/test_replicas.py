@@ -14,11 +14,11 @@ TRUE = 10.0
 
 
 def _replica_posteriors(rng, n, spread=1.0):
-    """Each replica's estimate errs by its own standard error (times `spread`), and its
-    posterior is normal with that standard error around the estimate."""
-    se = rng.uniform(0.5, 2.0, size=n)
-    estimates = rng.normal(TRUE, spread * se)
-    return [rng.normal(e, s, 400) for e, s in zip(estimates, se, strict=True)]
+    """Each replica's ln estimate errs by its own standard error (5-20%, times `spread`), and
+    its posterior is log-normal with that standard error around the estimate."""
+    se = rng.uniform(0.05, 0.2, size=n)
+    estimates = rng.normal(np.log(TRUE), spread * se)
+    return [np.exp(rng.normal(e, s, 400)) for e, s in zip(estimates, se, strict=True)]
 
 
 @pytest.mark.parametrize("n", [2, 3, 5])
