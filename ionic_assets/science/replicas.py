@@ -4,9 +4,9 @@ initial velocities, each with its own posterior.
 Replicas estimate the same quantity, so their spread measures how far one run's estimate
 wanders. They are combined in the logarithm (D and sigma are positive and their posteriors
 skewed; a combined interval in ln D stays positive, so the Arrhenius fit can use it) by a
-random-effects meta-analysis (DerSimonian & Laird, Controlled
-Clinical Trials 7, 177 (1986)): each replica i has its estimate x_i (posterior median) and
-standard error s_i (posterior standard deviation); Cochran's Q = sum w_i (x_i - x_w)^2 with
+random-effects meta-analysis (DerSimonian & Laird, Controlled Clinical Trials 7, 177 (1986)):
+each replica i has its estimate x_i (median of its ln samples) and standard error s_i (their
+standard deviation); Cochran's Q = sum w_i (x_i - x_w)^2 with
 w_i = 1/s_i^2 measures the spread against the replicas' own intervals, the between-replica
 variance tau^2 = max(0, (Q - (n-1)) / (sum w - sum w^2 / sum w)) is what the spread adds beyond
 them, and the combined ln value is the mean weighted by 1 / (s_i^2 + tau^2) with standard
