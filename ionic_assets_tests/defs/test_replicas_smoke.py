@@ -97,13 +97,13 @@ def test_size_check_in_a_wider_cell(replica_run):
             partition_key=partition,
             instance=instance,
             resources=resources,
-            run_config={"ops": {"chgnet__size_check": {"config": {"min_width_A": 7.0}}}},
+            run_config={"ops": {"chgnet__size_check": {"config": {"min_width_A": 3.5}}}},
             raise_on_error=False,
         )
         assert result.success
         row = _query(home, "SELECT * FROM size_checks").iloc[0]
-        assert row["check_width_A"] == 7.0 and row["check_n_atoms"] > row["n_atoms"]
-        assert row["check_trajectory_path"].endswith("1000K.w7.h5")
+        assert row["check_width_A"] == 3.5 and row["check_n_atoms"] > row["n_atoms"]
+        assert row["check_trajectory_path"].endswith("1000K.w3.5.h5")
         assert (row["reason"] is not None) or (row["D_ratio"] > 0 and row["agree"] in (True, False))
         rebuilt = dg.materialize(
             assets=defs.assets, selection=[dg.AssetKey("benchmark_table")], instance=instance,
@@ -111,4 +111,4 @@ def test_size_check_in_a_wider_cell(replica_run):
         )  # fmt: skip
         assert rebuilt.success
         bench = _query(home, "SELECT * FROM benchmark_table").iloc[0]
-        assert bench["size_check_width_A"] == 7.0
+        assert bench["size_check_width_A"] == 3.5
