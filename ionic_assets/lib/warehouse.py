@@ -91,10 +91,16 @@ def upsert(warehouse: Warehouse, record: Record) -> None:
 
 
 def ensure_tables(conn) -> None:
-    """Create every declared table that does not exist yet."""
+    """Create every declared table that does not exist yet, and add the columns its record
+    gained since it was made (a warehouse written by an earlier version keeps its rows; the new
+    columns are NULL there)."""
     for table, columns in TABLES.items():
         cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+        present = {row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()}
+        for name, kind in columns.items():
+            if name not in present:
+                conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
 
 
 def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: Sequence[str] | None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ionic_assets.lib.records import SupercellRow
+from ionic_assets.lib.records import ObelixSubsetRow, SupercellRow
 from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import Warehouse, read_rows, replace_rows, upsert
 from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
@@ -86,6 +86,18 @@ def test_read_only_connections_are_snapshots(backend, tmp_path):
         conn.execute("DELETE FROM supercells")  # a snapshot's changes are discarded
     with warehouse.get_connection(read_only=True) as conn:
         assert sorted(read_rows(conn, "supercells")["material_id"]) == ["fft", "gvd"]
+
+
+def test_a_table_of_an_earlier_version_gains_the_new_columns_and_keeps_its_rows(backend):
+    warehouse = Warehouse()
+    with warehouse.get_connection() as conn:
+        conn.execute("CREATE TABLE obelix_subset (material_id VARCHAR, sigma_exp_mS_cm DOUBLE)")
+        conn.execute("INSERT INTO obelix_subset VALUES ('gvd', 0.5)")
+    with warehouse.get_connection(read_only=True) as conn:
+        rows = read_rows(conn, "obelix_subset")
+    assert set(rows.columns) == set(ObelixSubsetRow.columns())  # the new ones at the end
+    assert rows[["material_id", "sigma_exp_mS_cm"]].values.tolist() == [["gvd", 0.5]]
+    assert rows["formula"].isna().all()
 
 
 def test_the_file_needs_a_local_store(monkeypatch):
