@@ -16,8 +16,8 @@ those tables, as the `benchmark_table` asset does.
 
 Writes data/benchmarks/figures/*.png (Figures 1-3, an Arrhenius and an MSD plot, an Arrhenius
 plot with its diagnostics and one with a non-physical Ea) and README.md there with the command.
-The diagnostics (residuals, curvature, leave-one-out) are illustrative values in the layout of
-`arrhenius_fits` when the fit does not carry them.
+The diagnostics (residuals, curvature, leave-one-out, the non-physical Ea flag) are those
+`fit_arrhenius` computes for these synthetic points.
 """
 
 from __future__ import annotations
@@ -149,36 +149,16 @@ def _material_figures(fits: dict, points: dict) -> dict:
     key = ("mace-mpa-0", "wyu")
     fit = fits[key]
     pts = points[key]
-    diagnosed = fit | _illustrative_diagnostics(fit, pts)
-    bad = fits["chgnet", NEGATIVE_EA]
-    bad = bad | _illustrative_diagnostics(bad, points["chgnet", NEGATIVE_EA])
-    bad |= {"Ea_nonphysical": True}
+    diagnostics = ("residuals_log10_D", "curvature_K2", "loo_delta_log10_sigma300")
+    plain = {k: v for k, v in fit.items() if k not in diagnostics}
     return {
-        "arrhenius_wyu_mace-mpa-0": figures.arrhenius_figure(pts, fit, *key[::-1]),
-        "arrhenius_diagnostics_wyu_mace-mpa-0": figures.arrhenius_figure(
-            pts, diagnosed, *key[::-1]
-        ),
+        "arrhenius_wyu_mace-mpa-0": figures.arrhenius_figure(pts, plain, *key[::-1]),
+        "arrhenius_diagnostics_wyu_mace-mpa-0": figures.arrhenius_figure(pts, fit, *key[::-1]),
         "arrhenius_nonphysical_gvd_chgnet": figures.arrhenius_figure(
-            points["chgnet", NEGATIVE_EA], bad, NEGATIVE_EA, "chgnet"
+            points["chgnet", NEGATIVE_EA], fits["chgnet", NEGATIVE_EA], NEGATIVE_EA, "chgnet"
         ),
         "msd_wyu_mace-mpa-0": figures.msd_figure(_msd_curves(pts), MSD_THRESHOLD_A2, *key[::-1]),
     }
-
-
-def _illustrative_diagnostics(fit: dict, pts: pd.DataFrame) -> dict:
-    """Residuals against the fitted line, and made-up curvature and leave-one-out values, in the
-    layout of `arrhenius_fits`, for a fit that does not carry its own."""
-    if "residuals_log10_D" in fit:
-        return {}
-    t = np.asarray(fit["temperatures_fit_K"], float)
-    observed = pts.set_index("temperature_K").loc[t, "D_cm2_s"].to_numpy(float)
-    fitted = arrhenius_D_cm2_s(t, fit["Ea_eV"], fit["D0_cm2_s"])
-    loo = np.linspace(0.35, -0.1, t.size)
-    return {
-        "residuals_log10_D": list(np.log10(observed) - np.log10(fitted)),
-        "curvature_K2": 1.8e5, "curvature_ci95_lo_K2": 0.3e5, "curvature_ci95_hi_K2": 3.3e5,
-        "non_arrhenius": True, "loo_delta_log10_sigma300": list(loo),
-    }  # fmt: skip
 
 
 def _msd_curves(pts: pd.DataFrame) -> pd.DataFrame:
