@@ -26,20 +26,19 @@ where it does not:
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.errors import InputError
 
-EXECUTOR_ENV = "IONIC_ASSETS_EXECUTOR"
+EXECUTOR_ENV = settings.EXECUTOR.name
 CHOICES = ("local", "k8s")
 
 
 def executor_choice() -> str:
-    choice = (os.environ.get(EXECUTOR_ENV) or "local").strip().lower()
+    choice = (settings.EXECUTOR.read() or "local").strip().lower()
     if choice not in CHOICES:
         raise InputError(f"{EXECUTOR_ENV}={choice!r}: must be one of {', '.join(CHOICES)}")
     return choice
@@ -49,7 +48,7 @@ def engine_images() -> dict[str, dict]:
     """`per_step_k8s_config` giving the md_trajectories steps of an engine their own image."""
     overrides = {}
     for method in load_methods().values():
-        image = os.environ.get(f"IONIC_ASSETS_K8S_IMAGE_{method.engine.upper()}")
+        image = settings.K8S_ENGINE_IMAGE.read(engine=method.engine)
         if image:
             overrides[md_step_name(method.key)] = {"container_config": {"image": image}}
     return overrides
@@ -58,9 +57,9 @@ def engine_images() -> dict[str, dict]:
 def k8s_executor_config() -> dict:
     """Config of the k8s executor, from the environment; empty where the chart injects it."""
     config: dict = {}
-    if image := os.environ.get("IONIC_ASSETS_K8S_IMAGE"):
+    if image := settings.K8S_IMAGE.read():
         config["job_image"] = image
-    if namespace := os.environ.get("IONIC_ASSETS_K8S_NAMESPACE"):
+    if namespace := settings.K8S_NAMESPACE.read():
         config["job_namespace"] = namespace
     if per_step := engine_images():
         config["per_step_k8s_config"] = per_step

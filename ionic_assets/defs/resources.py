@@ -12,12 +12,13 @@ from ionic_assets.science.transport import MSD_THRESHOLD_A2
 class SimulationSettings(dg.ConfigurableResource):
     """How md_trajectories runs: protocol name, device and base seed.
 
-    The protocol defaults to IONIC_ASSETS_PROTOCOL (else "paper") so a deployment or the CLI can
-    switch every run to `smoke` without editing run config; it is looked up in
-    IONIC_ASSETS_PROTOCOLS_FILE when set, else in the package's config/protocols.yaml.
+    `protocol` None means IONIC_ASSETS_PROTOCOL (else "paper"), read when a run loads it, so a
+    deployment can switch every run to `smoke` without editing run config; the CLI sets it in
+    the run config. It is looked up in `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else
+    the package's config/protocols.yaml.
     """
 
-    protocol: str = settings.protocol_name()
+    protocol: str | None = None
     protocols_file: str | None = None
     device: str = "auto"
     seed: int = 20260101

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_row
 from ionic_assets.lib.methods import Method
 from ionic_assets.lib.warehouse import Warehouse
@@ -59,7 +59,7 @@ SHM_MOUNT = {"name": "ionic-dshm", "mount_path": "/dev/shm"}
 
 
 def _from_env(pool: str, what: str):
-    value = os.environ.get(f"IONIC_ASSETS_{pool.upper()}_{what.upper()}")
+    value = settings.POOL_SETTINGS[(pool, what)].read()
     return json.loads(value) if value else _DEFAULTS[pool][what]
 
 

@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ionic_assets.lib import settings
 from ionic_assets.science import dft
 from ionic_assets.science.errors import InputError
 
@@ -90,7 +90,7 @@ class Method:
 
 
 def methods_file() -> Path:
-    return Path(os.environ.get("IONIC_ASSETS_METHODS_FILE", DEFAULT_METHODS_FILE))
+    return settings.methods_file(DEFAULT_METHODS_FILE)
 
 
 def load_methods(path: Path | None = None) -> dict[str, Method]:

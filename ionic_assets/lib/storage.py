@@ -52,7 +52,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ionic_assets.lib import settings
 from ionic_assets.science.errors import StorageError
 
-STORAGE_URL_ENV = "IONIC_ASSETS_STORAGE_URL"
+STORAGE_URL_ENV = settings.STORAGE_URL.name
 DUCKDB = "ionic.duckdb"
 #: The MD runner's files beside a trajectory `X.h5` (science/md.py), in upload order: the
 #: trajectory before the checkpoints, so the store never holds a checkpoint newer than its frames.
@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 
 def default_base_url() -> str:
     """IONIC_ASSETS_STORAGE_URL, else the local IONIC_ASSETS_HOME."""
-    return os.environ.get(STORAGE_URL_ENV) or str(settings.home_dir())
+    return settings.storage_url()
 
 
 def engine_workdir(trajectory_relpath: str) -> str:

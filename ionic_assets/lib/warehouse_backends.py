@@ -254,14 +254,7 @@ def _attach_racing_creators(conn, attach_sql: str, attempts: int = 20) -> None:
 
 def _s3_secret(conn) -> None:
     """An S3 secret from the standard AWS variables, when set (else DuckDB's defaults)."""
-    names = {
-        "KEY_ID": "AWS_ACCESS_KEY_ID",
-        "SECRET": "AWS_SECRET_ACCESS_KEY",
-        "SESSION_TOKEN": "AWS_SESSION_TOKEN",
-        "REGION": "AWS_REGION",
-        "ENDPOINT": "AWS_ENDPOINT_URL",
-    }
-    given = {key: os.environ[env] for key, env in names.items() if os.environ.get(env)}
+    given = {key: v.read() for key, v in settings.S3_CREDENTIALS.items() if v.read()}
     if "ENDPOINT" in given:
         endpoint = given["ENDPOINT"]
         given["ENDPOINT"] = re.sub(r"^https?://", "", endpoint)

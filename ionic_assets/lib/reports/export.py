@@ -32,6 +32,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ionic_assets.lib.settings import BROWSER_PATH, FIGURE_PNG, PNG_TIMEOUT
 from ionic_assets.science.figures.style import EXPORT_META
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def find_browser() -> str | None:
     (`chromium`/`chromium-browser` on PATH, /usr/bin/chromium); then choreographer's own search
     (a browser it installed earlier, Chrome, Edge, Brave, ...).
     """
-    env = os.environ.get("BROWSER_PATH")
+    env = BROWSER_PATH.read()
     if env:
         if os.path.isfile(env) and os.access(env, os.X_OK):
             return env
@@ -80,7 +81,7 @@ def find_browser() -> str | None:
 
 def png_enabled() -> bool:
     """False when IONIC_ASSETS_FIGURE_PNG is "0", "false", "no" or "off"."""
-    value = os.environ.get("IONIC_ASSETS_FIGURE_PNG", "1").strip().lower()
+    value = (FIGURE_PNG.read() or "1").strip().lower()
     return value not in {"0", "false", "no", "off"}
 
 
@@ -240,7 +241,7 @@ def write_figures(
         return out
     if timeout_s is None:
         try:
-            timeout_s = float(os.environ.get("IONIC_ASSETS_PNG_TIMEOUT_S", DEFAULT_PNG_TIMEOUT_S))
+            timeout_s = float(PNG_TIMEOUT.read() or DEFAULT_PNG_TIMEOUT_S)
         except ValueError:
             timeout_s = DEFAULT_PNG_TIMEOUT_S
     jobs = [

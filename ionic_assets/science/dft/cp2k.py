@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 import shlex
 import shutil
@@ -74,6 +73,7 @@ from ase import Atoms
 from ase.calculators.calculator import all_changes
 from ase.calculators.cp2k import CP2K
 
+from ionic_assets.lib.settings import CP2K_DATA_DIR
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError, NotConverged
 
@@ -185,7 +185,7 @@ class Cp2kCalculator(CP2K):
 
 def cp2k_data_dir() -> Path:
     """Folder of CP2K's basis-set and pseudopotential files: $CP2K_DATA_DIR or Debian's."""
-    return Path(os.environ.get("CP2K_DATA_DIR") or DEFAULT_DATA_DIR)
+    return Path(CP2K_DATA_DIR.read() or DEFAULT_DATA_DIR)
 
 
 def cp2k_binary() -> str:

@@ -36,18 +36,18 @@ Environment:
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from ase import Atoms
 from ase.calculators.vasp import Vasp
 from pymatgen.io.vasp.sets import MPRelaxSet
 
+from ionic_assets.lib.settings import ASE_VASP_COMMAND, VASP_COMMAND, VASP_PP_PATH, VASP_VERSION
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
 
 METHOD = "dft-vasp"
-COMMAND_VARIABLES = ("ASE_VASP_COMMAND", "VASP_COMMAND")
+COMMAND_VARIABLES = (ASE_VASP_COMMAND, VASP_COMMAND)
 POTENTIAL_SET = "potpaw_PBE"
 
 #: The paper's settings and the AIMD electronic settings, as ASE `Vasp` keywords (INCAR in lower
@@ -108,9 +108,9 @@ def check_vasp_available(atoms: Atoms | None = None) -> None:
 
     Checks the command variable, VASP_PP_PATH, and (with `atoms`) each element's POTCAR file.
     """
-    if not any(os.environ.get(name) for name in COMMAND_VARIABLES):
+    if not any(variable.read() for variable in COMMAND_VARIABLES):
         raise InputError(f"{METHOD}: set VASP_COMMAND (or ASE_VASP_COMMAND) to run VASP")
-    pp_path = os.environ.get("VASP_PP_PATH")
+    pp_path = VASP_PP_PATH.read()
     if not pp_path or not Path(pp_path).is_dir():
         raise InputError(f"{METHOD}: VASP_PP_PATH must name the folder holding {POTENTIAL_SET}/")
     for element, symbol in potcar_symbols(atoms or Atoms()).items():
@@ -128,7 +128,7 @@ def build_vasp_calculator(atoms: Atoms, directory: str | Path, ncores: int | Non
     """
     check_vasp_available(atoms)
     ncores = ncores or available_cpus()
-    command = next(os.environ[name] for name in COMMAND_VARIABLES if os.environ.get(name))
+    command = next(variable.read() for variable in COMMAND_VARIABLES if variable.read())
     Path(directory).mkdir(parents=True, exist_ok=True)
     return Vasp(
         directory=str(directory),
@@ -145,7 +145,7 @@ def vasp_identity(atoms: Atoms) -> dict:
         "family": "dft",
         "name": METHOD,
         "package": "vasp",
-        "package_version": os.environ.get("VASP_VERSION", "unknown"),
+        "package_version": VASP_VERSION.read() or "unknown",
         "settings": settings,
     }
 
