@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from ionic_assets.lib import settings
-from ionic_assets.science import dft
+from ionic_assets.science import dft, forcefields, protocols
 from ionic_assets.science.errors import InputError
 
 DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
@@ -94,32 +94,119 @@ def methods_file() -> Path:
 
 
 def load_methods(path: Path | None = None) -> dict[str, Method]:
+    """Every method of the methods file, each field checked as it is read: one InputError
+    naming the file, the method and the key otherwise."""
     path = path or methods_file()
     try:
         entries = yaml.safe_load(path.read_text())["methods"]
+        names = list(entries)
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise InputError(
             f"methods file {path}: unreadable or without a 'methods' map ({exc})"
         ) from exc
-    return {name: _method(name, dict(entry), path.parent) for name, entry in entries.items()}
+    try:
+        return {name: _method(str(name), entries[name], path.parent) for name in names}
+    except InputError as exc:
+        raise InputError(f"methods file {path}: {exc}") from None
 
 
-def _method(name: str, entry: dict, base: Path) -> Method:
+#: The keys a method of each kind may have, besides kind, description and resources.
+KIND_KEYS = {
+    "mlip": {"model"},
+    "dft": {"engine", "settings", "cadence"},
+    "imported": {"trajectories"},
+}
+RESOURCE_KEYS = ("cpu", "memory", "gpu")
+
+
+def _method(name: str, entry, base: Path) -> Method:
+    if not isinstance(entry, dict):
+        raise InputError(f"method {name}: must be a map of settings, not {entry!r}")
+    entry = dict(entry)
     kind = entry.pop("kind", None)
     if kind not in KINDS:
         raise InputError(f"method {name}: kind must be one of {', '.join(KINDS)}, not {kind}")
     description = entry.pop("description", "")
-    if kind == "mlip" and not isinstance(entry.get("model"), dict):
-        raise InputError(f"method {name}: an mlip method needs a `model` map (family, name)")
-    if kind == "dft" and entry.get("engine") not in dft.ENGINES:
-        raise InputError(
-            f"method {name}: engine must be one of {', '.join(dft.ENGINES)}, "
-            f"not {entry.get('engine')}"
-        )
+    unknown = sorted(set(entry) - KIND_KEYS[kind] - {"resources"})
+    if unknown:
+        allowed = ", ".join(sorted(KIND_KEYS[kind] | {"resources"}))
+        raise InputError(f"method {name}: unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
+    _check_resources(name, entry.get("resources", {}))
+    if kind == "mlip":
+        _check_model(name, entry.get("model"))
+    if kind == "dft":
+        _check_dft(name, entry)
     trajectories = ()
     if kind == "imported":
         trajectories = tuple(_imported(name, t, base) for t in entry.pop("trajectories", []))
     return Method(name, kind, description, entry, trajectories)
+
+
+def _check_resources(name: str, resources) -> None:
+    if not isinstance(resources, dict) or set(resources) - set(RESOURCE_KEYS):
+        raise InputError(
+            f"method {name}: resources must be a map of {', '.join(RESOURCE_KEYS)}, not {resources}"
+        )
+    gpu = resources.get("gpu", 0)
+    if not (isinstance(gpu, int) and not isinstance(gpu, bool) and gpu >= 0):
+        raise InputError(f"method {name}: resources.gpu must be a whole number >= 0, not {gpu!r}")
+
+
+def _check_model(name: str, model) -> None:
+    if not isinstance(model, dict):
+        raise InputError(f"method {name}: an mlip method needs a `model` map (family, name)")
+    try:
+        forcefields.ModelSpec.from_dict(model)
+    except (InputError, TypeError) as exc:
+        raise InputError(f"method {name}: model: {exc}") from None
+
+
+def _check_dft(name: str, entry: dict) -> None:
+    if entry.get("engine") not in dft.ENGINES:
+        raise InputError(
+            f"method {name}: engine must be one of {', '.join(dft.ENGINES)}, "
+            f"not {entry.get('engine')}"
+        )
+    try:
+        dft.check_settings(entry["engine"], entry.get("settings"))
+    except (InputError, TypeError) as exc:
+        raise InputError(f"method {name}: settings: {exc}") from None
+    cadence = entry.get("cadence", {})
+    if not isinstance(cadence, dict) or set(cadence) - set(protocols.CADENCE_FIELDS):
+        raise InputError(
+            f"method {name}: cadence must be a map of {', '.join(protocols.CADENCE_FIELDS)} "
+            f"(steps), not {cadence}"
+        )
+    for key, steps in cadence.items():
+        if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
+            raise InputError(
+                f"method {name}: cadence.{key} must be a whole number of steps >= 1, not {steps!r}"
+            )
+
+
+#: Allowed ranges of the numeric fields of an imported trajectory (unit in the name).
+IMPORTED_RANGES = {
+    "temperature_K": (float, 0.0, False),
+    "timestep_fs": (float, 0.0, False),
+    "frame_stride": (int, 1, True),
+    "equilibration_ps": (float, 0.0, True),
+    "wall_time_s": (float, 0.0, True),
+    "n_cpus": (int, 1, True),
+    "n_gpus": (int, 0, True),
+}
+
+
+def _check_range(method: str, key: str, value) -> None:
+    kind, low, inclusive = IMPORTED_RANGES[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        number = number and float(value).is_integer()
+    if not (number and (value >= low if inclusive else value > low)):
+        bound = f"{'>=' if inclusive else '>'} {low:g}"
+        what = "a whole number" if kind is int else "a number"
+        raise InputError(
+            f"method {method}: trajectories.{key} must be {what} {bound}, not {value!r}"
+        )
 
 
 def _imported(method: str, entry: dict, base: Path) -> ImportedTrajectory:
@@ -131,8 +218,23 @@ def _imported(method: str, entry: dict, base: Path) -> ImportedTrajectory:
             f"method {method}: trajectory entry {entry} needs material_id, temperature_K and "
             f"path, and only the fields of ImportedTrajectory ({exc})"
         ) from exc
+    for key in IMPORTED_RANGES:
+        if getattr(trajectory, key) is not None:
+            _check_range(method, key, getattr(trajectory, key))
     path = Path(trajectory.path).expanduser()
     return dataclasses.replace(trajectory, path=path if path.is_absolute() else base / path)
+
+
+def check_runnable(method: Method) -> None:
+    """InputError at once when `method` cannot run here: an MLIP package or weights file that
+    is missing, a DFT engine that is not installed, a registered trajectory file that is absent."""
+    if method.kind == "mlip":
+        forcefields.check_available(forcefields.ModelSpec.from_dict(method.settings["model"]))
+    elif method.kind == "dft":
+        dft.check_available(method.engine)
+    for entry in method.trajectories:
+        if not entry.path.is_file():
+            raise InputError(f"method {method.name}: trajectory file {entry.path} not found")
 
 
 def get_methods(names: list[str] | None = None) -> list[Method]:

@@ -132,6 +132,20 @@ def resolve_device(device: str = "auto") -> str:
     raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
 
 
+def check_available(spec: ModelSpec) -> None:
+    """InputError at once when the model cannot load here: its package is not installed or its
+    weights file (`path`) does not exist. Named MACE weights are looked for when loading."""
+    package = PACKAGES[spec.family]
+    try:
+        importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise InputError(
+            f"{spec.family} model {spec.label!r}: package {package} not installed"
+        ) from None
+    if spec.path is not None and not Path(spec.path).is_file():
+        raise InputError(f"{spec.family} model {spec.label!r}: weights file {spec.path} not found")
+
+
 def build_calculator(spec: ModelSpec, device: str = "auto") -> LoadedModel:
     """Load the model of `spec` on `device` and return it with its identity.
 
@@ -139,8 +153,7 @@ def build_calculator(spec: ModelSpec, device: str = "auto") -> LoadedModel:
     exist, or MACE foundation weights that are neither cached nor downloadable.
     """
     device = resolve_device(device)
-    if spec.path is not None and not Path(spec.path).is_file():
-        raise InputError(f"{spec.family} model {spec.label!r}: weights file {spec.path} not found")
+    check_available(spec)
     loader = {"mace": _load_mace, "chgnet": _load_chgnet, "sevenn": _load_sevenn}[spec.family]
     calculator, weights_path, numbers = loader(spec, device)
     identity = {

@@ -12,8 +12,17 @@ from pathlib import Path
 
 from ase import Atoms
 
-from ionic_assets.science.dft.cp2k import Cp2kSettings, build_cp2k_calculator, cp2k_identity
-from ionic_assets.science.dft.vasp import build_vasp_calculator, vasp_identity
+from ionic_assets.science.dft.cp2k import (
+    Cp2kSettings,
+    build_cp2k_calculator,
+    cp2k_binary,
+    cp2k_identity,
+)
+from ionic_assets.science.dft.vasp import (
+    build_vasp_calculator,
+    check_vasp_available,
+    vasp_identity,
+)
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import LoadedModel
 
@@ -34,11 +43,8 @@ def load_dft_method(
     (cp2k only: the VASP settings are the paper's and fixed). Close the calculator when done
     (``model.calculator.close()`` ends CP2K's process).
     """
+    check_settings(engine, settings)
     if engine == "vasp":
-        if settings:
-            raise InputError(
-                f"DFT engine vasp: takes no settings overrides, got {sorted(settings)}"
-            )
         calculator, identity = build_vasp_calculator(atoms, directory, ncores), vasp_identity(atoms)
     elif engine == "cp2k":
         cp2k_settings = _cp2k_settings(settings or {})
@@ -48,6 +54,23 @@ def load_dft_method(
         raise InputError(f"unknown DFT engine {engine!r} (known: {', '.join(ENGINES)})")
     elements = frozenset(int(z) for z in atoms.numbers)
     return LoadedModel(calculator, "cpu", identity, elements)
+
+
+def check_settings(engine: str, settings: dict | None) -> None:
+    """InputError when `settings` are not valid overrides for `engine` (vasp takes none)."""
+    if engine == "vasp" and settings:
+        raise InputError(f"DFT engine vasp: takes no settings overrides, got {sorted(settings)}")
+    if engine == "cp2k":
+        _cp2k_settings(settings or {})
+
+
+def check_available(engine: str) -> None:
+    """InputError at once when `engine` cannot run here: VASP without its command or POTCAR
+    folder, CP2K without its executable."""
+    if engine == "vasp":
+        check_vasp_available()
+    elif engine == "cp2k":
+        cp2k_binary()
 
 
 def _cp2k_settings(overrides: dict) -> Cp2kSettings:
