@@ -23,7 +23,6 @@ import yaml
 from ionic_assets.science.errors import InputError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "protocols.yaml"
-SUPPORTED_THERMOSTATS = ("ase.md.nose_hoover_chain.NoseHooverChainNVT",)
 
 
 @dataclass(frozen=True)
@@ -113,35 +112,87 @@ class Protocol:
         return asdict(self)
 
 
+#: The longest time step accepted, fs: Li moves too fast for more (the paper uses 2 fs).
+MAX_TIMESTEP_FS = 10.0
+#: Parameters of each supported thermostat (``*_fs`` in femtoseconds) and whether whole numbers.
+THERMOSTAT_PARAMS = {
+    "ase.md.nose_hoover_chain.NoseHooverChainNVT": {
+        "tdamp_fs": False,
+        "tchain": True,
+        "tloop": True,
+    }
+}
+SUPPORTED_THERMOSTATS = tuple(THERMOSTAT_PARAMS)
+
+
+def _check(where, key, value, low, unit, whole=False, high=None, or_equal=False) -> None:
+    """InputError unless `value` is a number (a whole one if `whole`) > `low` (>= with
+    `or_equal`), and <= `high` if given."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (whole and not isinstance(value, int)):
+        kind = "a whole number" if whole else "a number"
+        raise InputError(f"{where}: {key} must be {kind} ({unit}), got {value!r}")
+    allowed = f"{'>=' if or_equal else '>'} {low:g}" + (f" and <= {high:g}" if high else "")
+    above = value >= low if or_equal else value > low
+    if not (above and (high is None or value <= high)):
+        raise InputError(f"{where}: {key} must be {allowed} ({unit}), got {value}")
+
+
 def _validate(p: Protocol) -> None:
     where = f"protocol {p.name!r}"
-    positive = {
-        "timestep_fs": p.timestep_fs,
-        "duration_ps": p.duration_ps,
-        "frame_interval_steps": p.frame_interval_steps,
-        "checkpoint_interval_steps": p.checkpoint_interval_steps,
-        "progress_interval_steps": p.progress_interval_steps,
-        "distance_check_interval_steps": p.guards.distance_check_interval_steps,
-        "temperature_window_steps": p.guards.temperature_window_steps,
-        "max_temperature_deviation": p.guards.max_temperature_deviation,
-        "replicas": p.replicas,
-    }
-    for key, value in positive.items():
-        if not value > 0:
-            raise InputError(f"{where}: {key} must be > 0, got {value}")
-    if not isinstance(p.replicas, int) or isinstance(p.replicas, bool):
-        raise InputError(f"{where}: replicas must be a whole number, got {p.replicas!r}")
+    g = p.guards
+    _check(where, "timestep_fs", p.timestep_fs, 0, "fs", high=MAX_TIMESTEP_FS)
+    _check(where, "duration_ps", p.duration_ps, 0, "ps")
+    _check(where, "equilibration_ps", p.equilibration_ps, 0, "ps", or_equal=True)
+    _check(where, "diffusion_fit_start_ps", p.diffusion_fit_start_ps, 0, "ps", or_equal=True)
+    _check(where, "min_cell_width_A", p.min_cell_width_A, 0, "Å", or_equal=True)
+    for key, value in (
+        ("frame_interval_steps", p.frame_interval_steps),
+        ("checkpoint_interval_steps", p.checkpoint_interval_steps),
+        ("progress_interval_steps", p.progress_interval_steps),
+        ("guards.distance_check_interval_steps", g.distance_check_interval_steps),
+        ("guards.temperature_window_steps", g.temperature_window_steps),
+    ):
+        _check(where, key.removeprefix("guards."), value, 0, "steps", whole=True)
+    _check(where, "min_interatomic_distance_A", g.min_interatomic_distance_A, 0, "Å")
+    _check(where, "max_temperature_deviation", g.max_temperature_deviation, 0, "fraction", high=1)
+    _check(where, "replicas", p.replicas, 0, "count", whole=True)
     if not math.isclose(p.n_steps * p.timestep_fs, p.duration_ps * 1000):
         raise InputError(f"{where}: duration_ps is not a whole number of time steps")
-    if not 0 <= p.equilibration_ps < p.duration_ps:
-        raise InputError(f"{where}: equilibration_ps must be in [0, duration_ps)")
-    if not 0 <= p.diffusion_fit_start_ps < p.duration_ps - p.equilibration_ps:
-        raise InputError(f"{where}: diffusion_fit_start_ps must be shorter than the analysed run")
-    if p.thermostat.class_path not in SUPPORTED_THERMOSTATS:
+    if p.frame_interval_steps > p.n_steps:
         raise InputError(
-            f"{where}: thermostat {p.thermostat.class_path!r} not supported "
+            f"{where}: frame_interval_steps must be at most the run's {p.n_steps} steps, "
+            f"got {p.frame_interval_steps}"
+        )
+    if not 0 <= p.equilibration_ps < p.duration_ps:
+        raise InputError(
+            f"{where}: equilibration_ps must be in [0, duration_ps) = [0, {p.duration_ps:g}) ps, "
+            f"got {p.equilibration_ps:g}"
+        )
+    if not 0 <= p.diffusion_fit_start_ps < p.duration_ps - p.equilibration_ps:
+        raise InputError(
+            f"{where}: diffusion_fit_start_ps must be shorter than the analysed run "
+            f"({p.duration_ps - p.equilibration_ps:g} ps), got {p.diffusion_fit_start_ps:g}"
+        )
+    _validate_thermostat(where, p.thermostat)
+
+
+def _validate_thermostat(where: str, thermostat: Thermostat) -> None:
+    if thermostat.class_path not in THERMOSTAT_PARAMS:
+        raise InputError(
+            f"{where}: thermostat {thermostat.class_path!r} not supported "
             f"(supported: {', '.join(SUPPORTED_THERMOSTATS)})"
         )
+    known = THERMOSTAT_PARAMS[thermostat.class_path]
+    unknown = sorted(set(thermostat.params) - set(known))
+    if unknown:
+        raise InputError(
+            f"{where}: thermostat.params: unknown {', '.join(unknown)} "
+            f"(allowed: {', '.join(known)})"
+        )
+    for key, value in thermostat.params.items():
+        unit = "fs" if key.endswith("_fs") else "count"
+        _check(where, f"thermostat.params.{key}", value, 0, unit, whole=known[key])
 
 
 #: Protocol fields that only set how often a run reports and checkpoints, not its trajectory.
@@ -162,6 +213,8 @@ def with_cadence(protocol: Protocol, cadence: dict) -> Protocol:
 
 def protocol_from_dict(name: str, config: dict) -> Protocol:
     """Build a Protocol from one entry of the protocols file."""
+    if not isinstance(config, dict):
+        raise InputError(f"protocol {name!r}: must be a map of settings, not {config!r}")
     config = dict(config)
     try:
         thermostat = config.pop("thermostat")
@@ -185,7 +238,10 @@ def load_protocols(path: str | Path | None = None) -> dict[str, Protocol]:
         raise InputError(f"protocols file {path}: cannot read ({exc})") from exc
     if not isinstance(entries, dict):
         raise InputError(f"protocols file {path}: expected a mapping of protocol names")
-    return {name: protocol_from_dict(name, entry) for name, entry in entries.items()}
+    try:
+        return {name: protocol_from_dict(name, entry) for name, entry in entries.items()}
+    except InputError as exc:
+        raise InputError(f"protocols file {path}: {exc}") from None
 
 
 def load_protocol(name: str, path: str | Path | None = None) -> Protocol:
