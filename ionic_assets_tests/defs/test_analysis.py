@@ -12,9 +12,9 @@ import duckdb
 import numpy as np
 import pytest
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
 from ionic_assets.lib import settings
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import replace_rows
 from ionic_assets.science import trajectory_store

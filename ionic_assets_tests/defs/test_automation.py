@@ -7,8 +7,8 @@ with both (Dagster's eager() forgets such an update when the asset's run ends af
 
 import dagster as dg
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
-from ionic_assets.lib.runner import load_definitions
 
 BENCH = dg.AssetKey("benchmark_table")
 FIT = dg.AssetKey(["chgnet", "arrhenius_fits"])

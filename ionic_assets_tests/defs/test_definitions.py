@@ -6,9 +6,9 @@ import dagster as dg
 import pytest
 import yaml
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
 from ionic_assets.lib.methods import DEFAULT_METHODS_FILE, load_methods
-from ionic_assets.lib.runner import load_definitions
 
 CHAIN = ("md_trajectories", "diffusion_estimates", "arrhenius_fits")
 

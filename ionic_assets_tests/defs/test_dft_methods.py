@@ -18,7 +18,7 @@ import pytest
 import yaml
 from ase import Atoms
 
-from ionic_assets.lib.runner import BenchmarkRun
+from ionic_assets.cli.runner import BenchmarkRun
 from ionic_assets.science.dft import cp2k
 from ionic_assets.science.protocols import DEFAULT_PATH as PROTOCOLS_FILE
 from ionic_assets.science.synthetic import brownian_trajectory

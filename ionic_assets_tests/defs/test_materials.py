@@ -7,6 +7,7 @@ import duckdb
 import pytest
 from pymatgen.core import Structure
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import (
     PAPER_TEMPERATURES_K,
     add_partition_keys,
@@ -16,7 +17,6 @@ from ionic_assets.defs.materials.partitions import (
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.science import forcefields, structures
 from ionic_assets.science.errors import InputError

@@ -6,10 +6,10 @@ import pytest
 from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster_k8s import k8s_job_executor
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.executor import executor_choice, k8s_executor_config
 from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.lib.k8s_executor import k8s_partition_sized_executor
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets.science.errors import InputError
 
 MD_KEY = dg.AssetKey(["chgnet", "md_trajectories"])

@@ -45,12 +45,12 @@ from dagster_k8s import K8sRunLauncher
 from kubernetes.utils import parse_quantity
 from pymatgen.core import Structure
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import material_partitions
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import k8s_executor
 from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
 from ionic_assets.lib.methods import Method, load_methods
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets_tests.conftest import SHARED_OBELIX
 from ionic_assets_tests.deploy import chart
 

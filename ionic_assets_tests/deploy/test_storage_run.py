@@ -16,8 +16,8 @@ import dagster as dg
 import fsspec
 import pytest
 
+from ionic_assets.cli.runner import BenchmarkRun
 from ionic_assets.lib.reports import export
-from ionic_assets.lib.runner import BenchmarkRun
 from ionic_assets.lib.storage import DUCKDB, STORAGE_URL_ENV, ArtifactStore, engine_workdir
 from ionic_assets.lib.warehouse import Warehouse, read_rows
 from ionic_assets.science.protocols import load_protocol

@@ -9,7 +9,7 @@ import sys
 
 import dagster as dg
 
-from ionic_assets.lib.runner import load_definitions
+from ionic_assets.cli.runner import load_definitions
 
 
 def main(materials: list[str]) -> None:

@@ -87,7 +87,7 @@ def platform(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for name in ("DAGSTER_HOME", "IONIC_ASSETS_HOME"):
             mp.setenv(name, env[name])
-        from ionic_assets.lib.runner import load_definitions
+        from ionic_assets.cli.runner import load_definitions
 
         graph = load_definitions().resolve_asset_graph()
     with dagster_dev(env, log) as server:

@@ -1,0 +1,330 @@
+"""`ionic-assets run`: materialize a selection of the asset graph in-process, in graph order.
+
+The order is the graph's own: Dagster's topological order of the selected assets, cut into
+stages of consecutive assets that share a partitions definition; each stage is one Dagster run
+per partition key (recorded in the instance, so the UI shows it), holding every asset of the
+stage. A new asset needs no change here. Work downstream of a failure is not attempted: a
+partition whose upstream partitions in this command all failed or were skipped is reported as
+skipped (an Arrhenius fit still runs on the temperatures that succeeded).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from ionic_assets.defs.materials.partitions import (
+    add_partition_keys,
+    material_partitions,
+    seed_default_partitions,
+    temperature_key,
+    temperature_partitions,
+)
+from ionic_assets.lib import settings
+from ionic_assets.lib.methods import check_runnable, get_methods
+from ionic_assets.science import obelix
+
+JOB_NAME = "ionic_assets_cli"
+#: Seconds between two progress lines of one step on the terminal (the run's log has them all).
+PROGRESS_INTERVAL_S = 10.0
+SKIPPED = "upstream failed"
+
+
+def load_definitions() -> dg.Definitions:
+    from ionic_assets.definitions import defs
+
+    return defs()
+
+
+@dataclass
+class Outcome:
+    """What became of one asset partition: status done | failed | skipped, wall time, cause."""
+
+    asset: str
+    partition: str | None
+    status: str
+    wall_time_s: float = 0.0
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return label(self.asset, self.partition)
+
+
+def label(asset: str, partition: str | None) -> str:
+    """How the terminal names an asset partition: `chgnet/md_trajectories gvd|1000`."""
+    return f"{asset} {partition}" if partition else asset
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Consecutive assets in topological order with one partitions definition."""
+
+    keys: tuple[dg.AssetKey, ...]
+    partitions_def: dg.PartitionsDefinition | None
+
+
+def plan_stages(graph, selected: set[dg.AssetKey]) -> list[Stage]:
+    """The selected assets in the graph's topological order, cut where the partitions change."""
+    ordered = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level)]
+    ordered = [k for k in ordered if k in selected]
+    stages = []
+    for partitions_def, keys in itertools.groupby(
+        ordered, key=lambda k: graph.get(k).partitions_def
+    ):
+        stages.append(Stage(tuple(keys), partitions_def))
+    return stages
+
+
+def _dimensions(partitions_def, partition) -> dict[str, str]:
+    """A partition key as {dimension: value}; a single dynamic dimension is named by its def."""
+    if partition is None:
+        return {}
+    if isinstance(partition, dg.MultiPartitionKey):
+        return dict(partition.keys_by_dimension)
+    return {partitions_def.name: partition}
+
+
+def feeds(parent: dict[str, str], child: dict[str, str]) -> bool:
+    """Whether a parent partition is read by a child partition: they agree on the dimensions
+    they share (an unpartitioned side shares none and so is read by / reads every partition)."""
+    return all(child[d] == v for d, v in parent.items() if d in child)
+
+
+@dataclass
+class StepEvents:
+    """What the `cli` logger saw of one run: per step, start/end time and status."""
+
+    started: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
+
+
+class _Forward(logging.Handler):
+    """Hands each Dagster log record of a run to the runner (progress, warnings, step times)."""
+
+    def __init__(self, on_record: Callable[[logging.LogRecord], None]):
+        super().__init__(logging.DEBUG)
+        self.on_record = on_record
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.on_record(record)
+
+
+@dataclass
+class BenchmarkRun:
+    instance: dg.DagsterInstance
+    materials: list[str] | None = None
+    temperatures: list[str] | None = None
+    methods: list[str] | None = None
+    protocol: str | None = None
+    verbose: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def check_inputs(self) -> None:
+        """Every input checked before any work starts (InputError on the first bad one): the
+        methods (file and names), the protocol, each method's engine here, materials and
+        temperatures."""
+        self._methods = get_methods(self.methods)
+        settings.load_md_protocol(self.protocol)
+        for method in self._methods:
+            check_runnable(method)
+        if self.materials:
+            obelix.select_entries(obelix.load_table(settings.obelix_dir()), self.materials)
+        self._temperatures = [temperature_key(t) for t in self.temperatures or []]
+
+    def execute(self, report: Callable[[str], None] = print) -> list[str]:
+        """Materialize the selection; reports each outcome and returns one line per failure."""
+        self.check_inputs()
+        self._report, self._seen, self._last_progress = report, set(), {}
+        seed_default_partitions(self.instance)
+        add_partition_keys(self.instance, self.materials or [], self._temperatures)
+        chosen = {
+            material_partitions.name: self.materials
+            or self.instance.get_dynamic_partitions(material_partitions.name),
+            temperature_partitions.name: self._temperatures
+            or self.instance.get_dynamic_partitions(temperature_partitions.name),
+        }
+        self._defs = load_definitions()
+        graph = self._defs.resolve_asset_graph()
+        unselected = {m.key for m in get_methods()} - {m.key for m in self._methods}
+        selection = dg.AssetSelection.all() - dg.AssetSelection.groups(*unselected)
+        self._jobs: dict[frozenset, dg.JobDefinition] = {}
+        for stage in plan_stages(graph, selection.resolve(graph)):
+            for partition in _partition_keys(stage.partitions_def, chosen):
+                self._run_partition(graph, stage, partition)
+        return self.failures
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed asset partition: `<asset> <partition>: <cause>`."""
+        return [f"{o.label}: {o.message}" for o in self.outcomes if o.status == "failed"]
+
+    def _skipped(self, graph, key: dg.AssetKey, partitions_def, partition) -> bool:
+        """True when some parent asset was attempted for this partition and never succeeded."""
+        mine = _dimensions(partitions_def, partition)
+        for parent in graph.get(key).parent_keys:
+            tried = [
+                o
+                for o in self.outcomes
+                if o.asset == parent.to_user_string()
+                and feeds(_dimensions(graph.get(parent).partitions_def, o.partition), mine)
+            ]
+            if tried and all(o.status != "done" for o in tried):
+                return True
+        return False
+
+    def _run_partition(self, graph, stage: Stage, partition) -> None:
+        keys = []
+        for key in stage.keys:  # in topological order: a skip is seen by the assets below it
+            if self._skipped(graph, key, stage.partitions_def, partition):
+                self._record(Outcome(key.to_user_string(), partition, "skipped", 0.0, SKIPPED))
+            else:
+                keys.append(key)
+        if not keys:
+            return
+        self._events, self._partition = StepEvents(), partition
+        events = self._events
+        result = self._job(frozenset(keys)).execute_in_process(
+            run_config=self._run_config(frozenset(keys)),
+            instance=self.instance,
+            partition_key=partition,
+            raise_on_error=False,
+            tags={"ionic-assets/launched-by": "cli"},
+        )
+        for key in sorted(keys, key=stage.keys.index):
+            self._record(_outcome(result, key, partition, events))
+
+    def _job(self, keys: frozenset) -> dg.JobDefinition:
+        if keys not in self._jobs:
+            cli_logger = dg.LoggerDefinition(
+                lambda _: _python_logger(self._on_record), description="ionic-assets run"
+            )
+            extra = dg.Definitions(
+                jobs=[dg.define_asset_job(JOB_NAME, selection=list(keys))],
+                loggers={"cli": cli_logger, "console": dg.colored_console_logger},
+            )
+            merged = dg.Definitions.merge(self._defs, extra)
+            self._jobs[keys] = merged.resolve_job_def(JOB_NAME)
+        return self._jobs[keys]
+
+    def _run_config(self, keys: frozenset) -> dict:
+        loggers: dict = {"cli": {}}
+        if self.verbose:
+            loggers["console"] = {"config": {"log_level": "INFO"}}
+        config: dict = {"loggers": loggers}
+        if self.protocol and "simulation" in self._jobs[keys].required_resource_keys:
+            config["resources"] = {"simulation": {"config": {"protocol": self.protocol}}}
+        return config
+
+    def _on_record(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", {}) or {}
+        event, step = meta.get("dagster_event"), meta.get("step_key")
+        if event is not None:
+            self._on_event(event, record.created)
+            return
+        message = meta.get("orig_message", record.getMessage())
+        where = label(_asset_of(step), self._partition) if step else JOB_NAME
+        if record.levelno >= logging.WARNING:
+            self._warn(f"{where}: {message}")
+        elif record.levelno >= logging.INFO and step and self._progress_due(step):
+            self._report(f"  {where}: {message}")
+
+    def _on_event(self, event, created: float) -> None:
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self._events.started[event.step_key] = created
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            self._events.ended[event.step_key] = created
+        elif kind == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            check = event.event_specific_data
+            where = label(check.asset_key.to_user_string(), check.partition)
+            self._warn(f"{where}: check {check.check_name} failed ({_check_summary(check)})")
+
+    def _progress_due(self, step: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_progress.get(step, -PROGRESS_INTERVAL_S) < PROGRESS_INTERVAL_S:
+            return False
+        self._last_progress[step] = now
+        return True
+
+    def _warn(self, line: str) -> None:
+        """A science warning, shown once per command."""
+        if line not in self._seen:
+            self._seen.add(line)
+            self._report(f"warning: {line}")
+
+    def _record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status == "failed":
+            self._report(f"error: {outcome.label}: {outcome.message}")
+        elif outcome.status == "skipped":
+            self._report(f"{outcome.label}: skipped, {outcome.message}")
+        else:
+            self._report(f"{outcome.label}: done ({outcome.wall_time_s:.1f} s)")
+
+
+def _python_logger(on_record: Callable[[logging.LogRecord], None]) -> logging.Logger:
+    logger = logging.Logger("ionic_assets.cli", logging.DEBUG)
+    logger.addHandler(_Forward(on_record))
+    return logger
+
+
+def _asset_of(step_key: str) -> str:
+    return step_key.replace("__", "/")
+
+
+def _check_summary(check) -> str:
+    numbers = {k: v.value for k, v in check.metadata.items() if _is_number(v.value)}
+    return ", ".join(f"{k} {v:.3g}" for k, v in numbers.items())
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _partition_keys(partitions_def, chosen: dict[str, list[str]]) -> list:
+    """The partition keys of a stage within the chosen values of each dimension."""
+    if partitions_def is None:
+        return [None]
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        names = [d.name for d in partitions_def.partitions_defs]
+        return [
+            dg.MultiPartitionKey(dict(zip(names, values, strict=True)))
+            for values in itertools.product(*(chosen[n] for n in names))
+        ]
+    return list(chosen[partitions_def.name])
+
+
+def _outcome(result, key: dg.AssetKey, partition, events: StepEvents) -> Outcome:
+    step = key.to_python_identifier()
+    wall = events.ended.get(step, 0.0) - events.started.get(step, 0.0)
+    asset = key.to_user_string()
+    for event in result.all_events:
+        if event.step_key != step:
+            continue
+        if event.is_step_success:
+            return Outcome(asset, partition, "done", wall)
+        if event.is_step_failure:
+            return Outcome(asset, partition, "failed", wall, failure_message(event))
+    return Outcome(asset, partition, "skipped", 0.0, SKIPPED)
+
+
+def failure_message(event) -> str:
+    """A failed step's one line: a user error's description (`lib.failures.clear_failure`), or,
+    for a bug, its type and message followed by the traceback."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "step failed"
+    return f"{error.cls_name}: {error.message.strip()} (a bug; traceback below)\n" + "".join(
+        error.stack
+    )
