@@ -1,13 +1,24 @@
 """`ionic-assets` as a user runs it: analyze, partitions, and clear one-line errors."""
 
+import contextlib
+import io
 import json
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import ase.io
+import dagster as dg
+import duckdb
 import numpy as np
 import pytest
+import yaml
 from ase import Atoms
 
 from ionic_assets.cli import main
+from ionic_assets.science import obelix
+from ionic_assets.science.protocols import DEFAULT_PATH as PROTOCOLS_PATH
 from ionic_assets.science.synthetic import brownian_trajectory
 
 E_C, KB_J_K = 1.602176634e-19, 1.380649e-23
@@ -89,3 +100,261 @@ def test_partitions_add_and_refuse(instance, capsys):
 def test_run_refuses_unknown_method(instance, capsys):
     assert main(["run", "--methods", "nope", "--materials", "gvd"]) == 2
     assert "unknown method(s): nope" in capsys.readouterr().err
+
+
+# --- `ionic-assets run` as a user sees it: a real CHGNet smoke run, then bad inputs after it ---
+
+RUN = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd"]
+RUN += ["--temperatures", "1000"]
+STAGES = (
+    "obelix_subset", "supercells", "chgnet/md_trajectories", "chgnet/diffusion_estimates",
+    "chgnet/arrhenius_fits", "benchmark_table",
+)  # fmt: skip
+NO_NOISE = ("Traceback", "Stack Trace", "Telemetry", "UserWarning", "requires_grad", "DEBUG")
+
+
+def _main(argv) -> tuple[int, str, str]:
+    """main(argv) with its stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _stored(home: Path) -> dict[str, bytes]:
+    """Every stored result (the DuckDB file, trajectories, reports), byte for byte."""
+    return {
+        str(p.relative_to(home)): p.read_bytes()
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and p.relative_to(home).parts[0] != "dagster"
+    }
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cli_run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IONIC_ASSETS_HOME", str(home))
+        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+        started = time.monotonic()
+        rc, out, err = _main(RUN)
+        yield SimpleNamespace(
+            rc=rc, out=out, err=err, home=home, wall_s=time.monotonic() - started, mp=mp
+        )
+
+
+@pytest.mark.slow
+def test_run_prints_a_line_per_stage_progress_and_a_summary(smoke_run):
+    assert smoke_run.rc == 0, smoke_run.err
+    lines = smoke_run.out.splitlines()
+    done = [line for line in lines if re.fullmatch(r"\S+( \S+)?: done \(\d+\.\d s\)", line)]
+    assert [line.split(":")[0] for line in done] == [
+        "obelix_subset", "supercells gvd", "chgnet/md_trajectories gvd|1000",
+        "chgnet/diffusion_estimates gvd|1000", "chgnet/arrhenius_fits gvd", "benchmark_table",
+    ]  # fmt: skip
+    progress = [line for line in lines if line.startswith("  chgnet/md_trajectories gvd|1000: ")]
+    assert progress and all(re.search(r"step \d+/300 .* steps/s  ETA ", p) for p in progress)
+    assert len(progress) <= smoke_run.wall_s / 10 + 1  # one line per 10 s at most
+    header = lines.index("") + 1
+    assert lines[header].split() == ["stage", "done", "failed", "skipped", "wall", "time"]
+    rows = [line.split() for line in lines[header + 1 : header + 1 + len(STAGES)]]
+    assert [r[0] for r in rows] == list(STAGES)
+    assert all(r[1:4] == ["1", "0", "0"] and r[5] == "s" for r in rows)
+    assert lines[-1].startswith("log: ") and len(lines) == header + 2 + len(STAGES)
+    # Third-party output went to the run's log, not to the terminal.
+    log = Path(lines[-1].removeprefix("log: ")).read_text()
+    assert "CHGNet" in log
+    for noise in NO_NOISE:
+        assert noise not in smoke_run.out + smoke_run.err
+    # Science warnings, each once: the smoke run's MSD stays under 20 Å², one temperature.
+    warnings_ = smoke_run.err.splitlines()
+    assert len(set(warnings_)) == len(warnings_) and all(
+        w.startswith("warning: ") for w in warnings_
+    )
+    assert any(
+        w.startswith("warning: chgnet/diffusion_estimates gvd|1000: check msd_reliable failed")
+        for w in warnings_
+    )
+    assert "warning: chgnet/arrhenius_fits gvd: chgnet gvd: Arrhenius fit not estimable" in (
+        smoke_run.err
+    )
+
+
+def _methods_file(tmp_path, methods: dict) -> str:
+    path = tmp_path / "methods.yaml"
+    path.write_text(yaml.safe_dump({"methods": methods}))
+    return str(path)
+
+
+def _protocols_file(tmp_path, **changes) -> str:
+    entries = yaml.safe_load(PROTOCOLS_PATH.read_text())
+    entries["smoke"].update(changes)
+    path = tmp_path / "protocols.yaml"
+    path.write_text(yaml.safe_dump(entries))
+    return str(path)
+
+
+BAD_INPUTS = {
+    "unknown method": ({}, ["--methods", "nope"], r"unknown method\(s\): nope \(known: .*chgnet"),
+    "unknown protocol": ({}, ["--protocol", "fast"], r"unknown MD protocol 'fast' \(known: "),
+    "unknown material": ({}, ["--materials", "zzz"], r"unknown OBELiX ID\(s\): zzz"),
+    "bad temperature": (
+        {}, ["--temperatures", "-5"], r"temperature partition '-5': not a positive number",
+    ),
+    "missing engine": (
+        {}, ["--methods", "dft-vasp"], r"dft-vasp: set VASP_COMMAND \(or ASE_VASP_COMMAND\)",
+    ),
+    "missing weights": (
+        {"methods": {"chgnet": {"kind": "mlip", "model": {"family": "chgnet", "path": "/no.pth"}}}},
+        [], r"chgnet model 'no.pth': weights file /no.pth not found",
+    ),
+    "unknown model family": (
+        {"methods": {"chgnet": {"kind": "mlip", "model": {"family": "nequip"}}}},
+        [], r"methods file .*methods.yaml: method chgnet: model: unknown force-model family",
+    ),
+    "malformed methods file": (
+        {"methods": "::: [not yaml"}, [], r"methods file .*: unreadable or without a 'methods' map",
+    ),
+    "negative time step": (
+        {"protocols": {"timestep_fs": -2.0}}, [],
+        r"protocols file .*protocols.yaml: protocol 'smoke': timestep_fs must be > 0 and <= 10 "
+        r"\(fs\), got -2.0$",
+    ),
+    "duration shorter than equilibration": (
+        {"protocols": {"equilibration_ps": 1.0}}, [],
+        r"protocol 'smoke': equilibration_ps must be in \[0, duration_ps\) = \[0, 0.6\) ps, got 1$",
+    ),
+    "frame interval larger than the run": (
+        {"protocols": {"frame_interval_steps": 500}}, [],
+        r"protocol 'smoke': frame_interval_steps must be at most the run's 300 steps, got 500$",
+    ),
+    "unknown thermostat": (
+        {"protocols": {"thermostat": {"class": "ase.md.langevin.Langevin"}}}, [],
+        r"protocol 'smoke': thermostat 'ase.md.langevin.Langevin' not supported",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_run_input_is_one_line_and_changes_nothing(smoke_run, tmp_path, monkeypatch, case):
+    files, args, message = BAD_INPUTS[case]
+    monkeypatch.delenv("VASP_COMMAND", raising=False)
+    monkeypatch.delenv("ASE_VASP_COMMAND", raising=False)
+    if "methods" in files:
+        methods = files["methods"]
+        path = tmp_path / "methods.yaml"
+        if isinstance(methods, str):
+            path.write_text(methods)
+        else:
+            path = _methods_file(tmp_path, methods)
+        monkeypatch.setenv("IONIC_ASSETS_METHODS_FILE", str(path))
+    if "protocols" in files:
+        monkeypatch.setenv(
+            "IONIC_ASSETS_PROTOCOLS_FILE", _protocols_file(tmp_path, **files["protocols"])
+        )
+    argv = list(RUN)
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        argv[argv.index(flag) + 1] = value
+    before = _stored(smoke_run.home)
+    rc, out, err = _main(argv)
+    assert rc == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert re.search(message, err.strip()), err
+    for noise in NO_NOISE:
+        assert noise not in err
+    assert _stored(smoke_run.home) == before
+
+
+@pytest.mark.slow
+def test_failed_partition_skips_its_downstream_and_says_failed(smoke_run):
+    def rows():
+        with duckdb.connect(str(smoke_run.home / "ionic.duckdb"), read_only=True) as conn:
+            tables = ["supercells", "md_trajectories", "diffusion_estimates", "arrhenius_fits"]
+            return {t: conn.execute(f"SELECT * FROM {t}").df().to_json() for t in tables}
+
+    before, trajectories = rows(), _stored(smoke_run.home / "trajectories")
+    argv = [*RUN[:-3], "13q", "--temperatures", "1000"]
+    rc, out, err = _main(argv)
+    assert rc == 1
+    cause = (
+        "material 13q: partially occupied site 0 (Li0.68); pass an ordering strategy (round) "
+        "to simulate it anyway"
+    )
+    assert err.splitlines() == [f"error: supercells 13q: {cause}"]
+    for skipped in (
+        "chgnet/md_trajectories 13q|1000",
+        "chgnet/diffusion_estimates 13q|1000",
+        "chgnet/arrhenius_fits 13q",
+        "benchmark_table",
+    ):
+        assert f"{skipped}: skipped, upstream failed" in out.splitlines()
+    summary = {line.split()[0]: line.split()[1:4] for line in out.splitlines()[-7:-1]}
+    assert summary["supercells"] == ["0", "1", "0"]
+    assert summary["chgnet/arrhenius_fits"] == ["0", "0", "1"]
+    assert rows() == before and _stored(smoke_run.home / "trajectories") == trajectories
+
+    # The Dagster UI shows the same line at the top of the failure, the details below it.
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_records_for_run(
+            instance.get_runs(limit=1)[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        ).records
+    failure = records[0].event_log_entry.dagster_event.step_failure_data
+    assert failure.user_failure_data.description == cause
+    assert failure.user_failure_data.metadata["error_type"].value == "InputError"
+    assert "Stack Trace" not in failure.user_failure_data.description
+
+
+@pytest.mark.slow
+def test_verbose_shows_dagsters_log(smoke_run, capsys):
+    argv = ["run", "--verbose", *RUN[1:-3], "13q", "--temperatures", "1000"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "STEP_FAILURE" in captured.err + captured.out
+    assert "log: " not in captured.out
+
+
+@pytest.mark.slow
+def test_a_bug_in_a_step_prints_its_traceback(smoke_run, monkeypatch):
+    def planted(*args, **kwargs):
+        raise ZeroDivisionError("planted bug")
+
+    monkeypatch.setattr(obelix, "read_structure", planted)
+    rc, out, err = _main(RUN)
+    assert rc == 1
+    first, *trace = err.splitlines()
+    # The first step that reads a structure (today obelix_subset) fails with the bug.
+    assert re.fullmatch(
+        r"error: (obelix_subset|supercells gvd): ZeroDivisionError: planted bug "
+        r"\(a bug; traceback below\)",
+        first,
+    ), first
+    assert trace[0] == "Traceback (most recent call last):" and trace[-1].endswith("planted bug")
+    assert any("in planted" in line for line in trace)
+    assert "chgnet/md_trajectories gvd|1000: skipped, upstream failed" in out
+
+
+def test_a_bug_outside_a_step_keeps_its_traceback(instance, monkeypatch):
+    monkeypatch.setattr(obelix, "load_table", lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["partitions", "add", "material", "gvd"])
+
+
+def test_usage_mistakes_are_one_line(capsys):
+    for argv, message in (
+        (["run", "--materials"], "ionic-assets run: argument --materials: expected one argument"),
+        (["partitions", "add"], "ionic-assets: partitions add: needs a dimension and at least"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_analyze_unreadable_trajectory_is_one_line(tmp_path, capsys):
+    garbage = tmp_path / "run.extxyz"
+    garbage.write_text("not a trajectory\n")
+    assert main(["analyze", str(garbage), "--temperature-K", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err

@@ -325,6 +325,5 @@ def failure_message(event) -> str:
         error = error.cause
     if error is None:
         return "step failed"
-    return f"{error.cls_name}: {error.message.strip()} (a bug; traceback below)\n" + "".join(
-        error.stack
-    )
+    trace = "".join(["Traceback (most recent call last):\n", *error.stack, error.message])
+    return f"{error.message.strip().splitlines()[0]} (a bug; traceback below)\n{trace.rstrip()}"
