@@ -28,6 +28,7 @@ from ionic_assets.defs.materials.partitions import (
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import check_runnable, get_methods
 from ionic_assets.science import obelix
+from ionic_assets.science.errors import InputError
 
 JOB_NAME = "ionic_assets_cli"
 #: Seconds between two progress lines of one step on the terminal (the run's log has them all).
@@ -98,10 +99,11 @@ def feeds(parent: dict[str, str], child: dict[str, str]) -> bool:
 
 @dataclass
 class StepEvents:
-    """What the `cli` logger saw of one run: per step, start/end time and status."""
+    """What the `cli` logger saw of one run: per step, start and end time; its warnings."""
 
     started: dict[str, float] = field(default_factory=dict)
     ended: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Forward(logging.Handler):
@@ -126,21 +128,31 @@ class BenchmarkRun:
     outcomes: list[Outcome] = field(default_factory=list)
 
     def check_inputs(self) -> None:
-        """Every input checked before any work starts (InputError on the first bad one): the
-        methods (file and names), the protocol, each method's engine here, materials and
-        temperatures."""
-        self._methods = get_methods(self.methods)
-        settings.load_md_protocol(self.protocol)
-        for method in self._methods:
-            check_runnable(method)
+        """Every input checked before any work starts (InputError on the first bad one):
+        temperatures, materials, the protocol, the methods (file and names) and each named
+        method's engine here. Without --methods, a method that cannot run here is left out,
+        with its reason in `left_out`."""
+        self._temperatures = [temperature_key(t) for t in self.temperatures or []]
         if self.materials:
             obelix.select_entries(obelix.load_table(settings.obelix_dir()), self.materials)
-        self._temperatures = [temperature_key(t) for t in self.temperatures or []]
+        settings.load_md_protocol(self.protocol)
+        self._methods, self.left_out = [], []
+        for method in get_methods(self.methods):
+            try:
+                check_runnable(method)
+            except InputError as exc:
+                if self.methods is not None:
+                    raise
+                self.left_out.append(str(exc))
+                continue
+            self._methods.append(method)
 
     def execute(self, report: Callable[[str], None] = print) -> list[str]:
         """Materialize the selection; reports each outcome and returns one line per failure."""
         self.check_inputs()
         self._report, self._seen, self._last_progress = report, set(), {}
+        for reason in self.left_out:
+            report(f"warning: left out: {reason}")
         seed_default_partitions(self.instance)
         add_partition_keys(self.instance, self.materials or [], self._temperatures)
         chosen = {
@@ -198,6 +210,8 @@ class BenchmarkRun:
         )
         for key in sorted(keys, key=stage.keys.index):
             self._record(_outcome(result, key, partition, events))
+        for line in events.warnings:
+            self._report(f"warning: {line}")
 
     def _job(self, keys: frozenset) -> dg.JobDefinition:
         if keys not in self._jobs:
@@ -253,10 +267,10 @@ class BenchmarkRun:
         return True
 
     def _warn(self, line: str) -> None:
-        """A science warning, shown once per command."""
+        """A science warning, shown once per command, after the outcomes of its run."""
         if line not in self._seen:
             self._seen.add(line)
-            self._report(f"warning: {line}")
+            self._events.warnings.append(line)
 
     def _record(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)

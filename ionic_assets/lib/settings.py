@@ -82,15 +82,20 @@ K8S_ENGINE_IMAGE = Variable(
 K8S_NAMESPACE = Variable(
     "IONIC_ASSETS_K8S_NAMESPACE", "namespace of the step Jobs", "the run launcher's", "name",
 )  # fmt: skip
+POOL_DEFAULTS = {
+    ("gpu", "node_selector"): "`ionic-assets/pool: gpu`",
+    ("gpu", "tolerations"): "`nvidia.com/gpu` Exists, NoSchedule",
+    ("cpu", "node_selector"): "`ionic-assets/pool: cpu`",
+    ("cpu", "tolerations"): "none",
+}
 POOL_SETTINGS = {
     (pool, what): Variable(
         f"IONIC_ASSETS_{pool.upper()}_{what.upper()}",
-        f"{what.replace('_', ' ')} of the {pool.upper()} pool's step pods",
-        f"`{'ionic-assets/pool: ' + pool if what == 'node_selector' else default}`",
+        f"{what.replace('_', ' ')} of the {pool.upper()} pool's step pods (`lib/k8s.py`)",
+        default,
         "JSON",
     )
-    for pool, default in (("gpu", "nvidia.com/gpu: Exists"), ("cpu", "none"))
-    for what in ("node_selector", "tolerations")
+    for (pool, what), default in POOL_DEFAULTS.items()
 }
 VASP_COMMAND = Variable(
     "VASP_COMMAND", "how to run VASP (`{ncores}` is replaced by the CPU count), `dft-vasp`",

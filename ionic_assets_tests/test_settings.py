@@ -1,0 +1,110 @@
+"""Settings in one place and a package boundary that holds, checked on the source itself."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from ionic_assets.lib import settings
+from ionic_assets.lib.settings import VARIABLES
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ionic_assets"
+README = PACKAGE.parent / "README.md"
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path, ast.parse(path.read_text(), str(path))
+
+
+def _readme_table() -> dict[str, tuple[str, str, str]]:
+    """The Configuration section's rows: name -> (meaning, default, unit)."""
+    section = README.read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 4 and re.fullmatch(r"`[A-Z0-9_<>]+`", cells[0]):
+            rows[cells[0].strip("`")] = tuple(cells[1:])
+    return rows
+
+
+def test_readme_configuration_table_lists_every_declared_variable():
+    declared = {v.name: (v.meaning, v.default, v.unit) for v in VARIABLES}
+    assert len(declared) == len(VARIABLES)
+    assert _readme_table() == declared
+
+
+def _env_reads(tree: ast.AST) -> list[int]:
+    """Lines that read the environment: os.getenv, os.environ.get, os.environ[...], `in`."""
+
+    def is_environ(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "getenv" or (
+                node.func.attr == "get" and is_environ(node.func.value)
+            ):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and is_environ(node.value):
+            if isinstance(node.ctx, ast.Load):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_settings_module_reads_the_environment():
+    planted = "import os\nos.environ.get('A')\nos.getenv('B')\nos.environ['C']\n'D' in os.environ"
+    assert sorted(_env_reads(ast.parse(planted))) == [2, 3, 4, 5]
+    reads = {
+        str(path.relative_to(PACKAGE)): lines
+        for path, tree in _modules()
+        if path.name != "settings.py" and (lines := _env_reads(tree))
+    }
+    assert reads == {}
+
+
+def test_a_variable_is_read_when_used_not_at_import(monkeypatch):
+    from ionic_assets.defs.resources import SimulationSettings
+
+    monkeypatch.setenv("IONIC_ASSETS_PROTOCOL", "smoke")
+    assert SimulationSettings().load_protocol().name == "smoke"
+    monkeypatch.setenv("IONIC_ASSETS_PROTOCOL", "paper")
+    assert SimulationSettings().load_protocol().name == "paper"
+    assert settings.K8S_ENGINE_IMAGE.read(engine="mace") is None
+    monkeypatch.setenv("IONIC_ASSETS_K8S_IMAGE_MACE", "ionic/mace:1")
+    assert settings.K8S_ENGINE_IMAGE.read(engine="mace") == "ionic/mace:1"
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("lib", ("ionic_assets.defs", "ionic_assets.definitions", "ionic_assets.cli")),
+        ("science", ("dagster", "ionic_assets.defs", "ionic_assets.definitions")),
+    ],
+)
+def test_no_import_runs_upward(folder, forbidden):
+    def upward(name: str) -> bool:
+        return any(name == f or name.startswith(f"{f}.") for f in forbidden)
+
+    found = {
+        str(path.relative_to(PACKAGE)): sorted(filter(upward, _imports(tree)))
+        for path, tree in _modules()
+        if path.relative_to(PACKAGE).parts[0] == folder
+    }
+    assert {module: names for module, names in found.items() if names} == {}
+    assert upward(f"{forbidden[0]}.x") and not upward(f"{forbidden[0]}x")
