@@ -358,3 +358,20 @@ def test_analyze_unreadable_trajectory_is_one_line(tmp_path, capsys):
     assert main(["analyze", str(garbage), "--temperature-K", "1000"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_structure_fix_is_shown_once(smoke_run, tmp_path, monkeypatch):
+    # An imported method without trajectories: supercells runs, its MD fails at once.
+    path = _methods_file(tmp_path, {"aimd": {"kind": "imported"}})
+    monkeypatch.setenv("IONIC_ASSETS_METHODS_FILE", path)
+    argv = ["run", "--methods", "aimd", "--materials", "joc", "--temperatures", "1000"]
+    rc, out, err = _main(argv)
+    assert rc == 1
+    assert err.splitlines() == [
+        "warning: supercells joc: material joc: 8 site occupancies changed "
+        "(S 0.97 rounded to 1, S 0.98 rounded to 1, S 0.99 rounded to 1)",
+        "error: aimd/md_trajectories joc|1000: method aimd: no trajectory registered for joc at "
+        f"1000 K (add it under `trajectories` in {path})",
+    ]
+    assert "aimd/arrhenius_fits joc: skipped, upstream failed" in out

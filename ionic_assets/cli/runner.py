@@ -243,8 +243,8 @@ class BenchmarkRun:
             return
         message = meta.get("orig_message", record.getMessage())
         where = label(_asset_of(step), self._partition) if step else JOB_NAME
-        if record.levelno >= logging.WARNING:
-            self._warn(f"{where}: {message}")
+        if record.levelno >= logging.WARNING and step in self._events.started:
+            self._warn(f"{where}: {message}")  # logged by the step's code, not about its start
         elif record.levelno >= logging.INFO and step and self._progress_due(step):
             self._report(f"  {where}: {message}")
 
