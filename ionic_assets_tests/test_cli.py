@@ -162,8 +162,9 @@ def test_run_prints_a_line_per_stage_progress_and_a_summary(smoke_run):
     assert all(r[1:4] == ["1", "0", "0"] and r[5] == "s" for r in rows)
     assert lines[-1].startswith("log: ") and len(lines) == header + 2 + len(STAGES)
     # Third-party output went to the run's log, not to the terminal.
+    # (what a library prints once per process, e.g. CHGNet's banner, may be there or not).
     log = Path(lines[-1].removeprefix("log: ")).read_text()
-    assert "CHGNet" in log
+    assert "Telemetry" in log or "CHGNet" in log
     for noise in NO_NOISE:
         assert noise not in smoke_run.out + smoke_run.err
     # Science warnings, each once: the smoke run's MSD stays under 20 Å², one temperature.
