@@ -1,0 +1,52 @@
+"""The runner's stage order comes from the asset graph: a new asset needs no runner change."""
+
+import dagster as dg
+
+from ionic_assets.cli.runner import feeds, load_definitions, plan_stages
+from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
+
+
+def _keys(stages):
+    return [[k.to_user_string() for k in stage.keys] for stage in stages]
+
+
+def test_stages_of_the_platforms_graph():
+    graph = load_definitions().resolve_asset_graph()
+    selection = dg.AssetSelection.all() - dg.AssetSelection.groups("mace_mpa_0", "sevenn_0")
+    selection -= dg.AssetSelection.groups("dft_vasp", "dft_cp2k")
+    stages = plan_stages(graph, selection.resolve(graph))
+    assert _keys(stages) == [
+        ["obelix_subset"],
+        ["supercells"],
+        ["chgnet/md_trajectories", "chgnet/diffusion_estimates"],
+        ["chgnet/arrhenius_fits"],
+        ["benchmark_table"],
+    ]
+    assert [s.partitions_def for s in stages[1:4]] == [
+        material_partitions, simulation_partitions, material_partitions,
+    ]  # fmt: skip
+
+
+def test_a_new_asset_takes_its_place_by_its_dependencies():
+    @dg.asset(partitions_def=material_partitions, deps=["supercells"])
+    def phonons():
+        """A new per-material asset between supercells and the simulations."""
+
+    @dg.asset(partitions_def=simulation_partitions, deps=[phonons])
+    def md():
+        """A new per-(material, temperature) asset below it."""
+
+    @dg.asset(partitions_def=material_partitions)
+    def supercells():
+        """Stand-in for the platform's asset of that name."""
+
+    graph = dg.Definitions(assets=[phonons, md, supercells]).resolve_asset_graph()
+    stages = plan_stages(graph, set(graph.get_all_asset_keys()))
+    assert _keys(stages) == [["supercells", "phonons"], ["md"]]
+
+
+def test_a_parent_partition_feeds_the_children_that_share_its_dimensions():
+    gvd_1000 = {"material": "gvd", "temperature_K": "1000"}
+    assert feeds({"material": "gvd"}, gvd_1000) and feeds(gvd_1000, {"material": "gvd"})
+    assert not feeds({"material": "fft"}, gvd_1000)
+    assert feeds({}, gvd_1000) and feeds(gvd_1000, {})  # unpartitioned on either side
