@@ -241,11 +241,13 @@ class BenchmarkRun:
         if event is not None:
             self._on_event(event, record.created)
             return
+        if step not in self._events.started:
+            return  # Dagster's own notes about a step it did not start ("Not executing.")
         message = meta.get("orig_message", record.getMessage())
-        where = label(_asset_of(step), self._partition) if step else JOB_NAME
-        if record.levelno >= logging.WARNING and step in self._events.started:
-            self._warn(f"{where}: {message}")  # logged by the step's code, not about its start
-        elif record.levelno >= logging.INFO and step and self._progress_due(step):
+        where = label(_asset_of(step), self._partition)
+        if record.levelno >= logging.WARNING:
+            self._warn(f"{where}: {message}")
+        elif record.levelno >= logging.INFO and self._progress_due(step):
             self._report(f"  {where}: {message}")
 
     def _on_event(self, event, created: float) -> None:

@@ -227,6 +227,11 @@ def supercells(
         if config.rank_by != "ewald":
             energy = _model_energy(config.rank_by, simulation.device)
         cell = structures.simulation_cell(unit, material, min_width_A, config.settings(), energy)
+    if cell.fixes:  # a structure fix matters to the science: one warning, shown by the CLI too
+        kinds = dict.fromkeys(f"{f.species} {f.occupancy:g} {f.action}" for f in cell.fixes)
+        context.log.warning(
+            f"material {material}: {len(cell.fixes)} site occupancies changed ({', '.join(kinds)})"
+        )
     checks = sanity_checks(cell.structure, cell.ordering, unit)
     row = supercell_row(material, min_width_A, cell)
     upsert(warehouse, row)
