@@ -26,6 +26,7 @@ from ionic_assets.defs.materials.partitions import (
     temperature_partitions,
 )
 from ionic_assets.lib import settings
+from ionic_assets.lib.metadata import ON_DEMAND_TAG
 from ionic_assets.lib.methods import check_runnable, get_methods
 from ionic_assets.science import obelix
 from ionic_assets.science.errors import InputError
@@ -165,6 +166,7 @@ class BenchmarkRun:
         graph = self._defs.resolve_asset_graph()
         unselected = {m.key for m in get_methods()} - {m.key for m in self._methods}
         selection = dg.AssetSelection.all() - dg.AssetSelection.groups(*unselected)
+        selection -= dg.AssetSelection.tag(ON_DEMAND_TAG, "true")
         self._jobs: dict[frozenset, dg.JobDefinition] = {}
         for stage in plan_stages(graph, selection.resolve(graph)):
             for partition in _partition_keys(stage.partitions_def, chosen):

@@ -12,3 +12,7 @@ def scalars(row: dict, keys) -> dict:
             continue
         picked[key] = value.item() if isinstance(value, np.generic) else value
     return picked
+
+
+#: Tag of an asset materialized only when asked for (costly), which `ionic-assets run` leaves out.
+ON_DEMAND_TAG = "ionic-assets/on-demand"

@@ -4,6 +4,7 @@ import dagster as dg
 
 from ionic_assets.cli.runner import feeds, load_definitions, plan_stages
 from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
+from ionic_assets.lib.metadata import ON_DEMAND_TAG
 
 
 def _keys(stages):
@@ -14,6 +15,7 @@ def test_stages_of_the_platforms_graph():
     graph = load_definitions().resolve_asset_graph()
     selection = dg.AssetSelection.all() - dg.AssetSelection.groups("mace_mpa_0", "sevenn_0")
     selection -= dg.AssetSelection.groups("dft_vasp", "dft_cp2k")
+    selection -= dg.AssetSelection.tag(ON_DEMAND_TAG, "true")
     stages = plan_stages(graph, selection.resolve(graph))
     assert _keys(stages) == [
         ["obelix_subset"],

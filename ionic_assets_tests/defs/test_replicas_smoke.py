@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ionic_assets.cli import main
-from ionic_assets.lib.runner import load_definitions
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.science.protocols import DEFAULT_PATH
 
 TEMPERATURES = ("1000", "1200")

@@ -3,9 +3,9 @@
 import dagster as dg
 import pytest
 
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.analysis.assets import OLS_CHECK, ols_check
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets.science.finite_size import compare_sizes
 
 

@@ -20,7 +20,7 @@ from ionic_assets.defs.simulation.assets import simulate
 from ionic_assets.lib import settings
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
-from ionic_assets.lib.metadata import scalars
+from ionic_assets.lib.metadata import ON_DEMAND_TAG, scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import SizeCheckRow
 from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
@@ -83,6 +83,7 @@ def build_size_check(method: Method) -> dg.AssetsDefinition:
         group_name=method.key,
         kinds={"duckdb", "hdf5"},
         owners=["team:analysis"],
+        tags={ON_DEMAND_TAG: "true"},  # `ionic-assets run` leaves it out
         op_tags=pod_tags(method),
         pool=pool_of(method),
         description=f"Finite-size check ({method.name}): D in a wider cell (15 Å by default) "
