@@ -281,7 +281,7 @@ def test_full_disk_stops_with_one_line_and_keeps_frames(tmp_path, reference):
         stderr.strip()
         .splitlines()[-1]
         .startswith(
-            f"ionic_assets.science.trajectory_store.StorageError: cannot write trajectory {path}"
+            f"ionic_assets.science.errors.StorageError: cannot write trajectory {path}"
         )
     )
     kept = read_trajectory(path)
