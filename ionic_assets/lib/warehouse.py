@@ -129,6 +129,20 @@ def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: Sequence[str
         conn.unregister("incoming_rows")
 
 
+def partition_row(
+    warehouse: Warehouse, table: str, method: str, material_id: str, temperature_K: float
+) -> pd.Series | None:
+    """The row of one method's (material, temperature) partition in `table`, None if absent."""
+    with warehouse.get_connection(read_only=True) as conn:
+        rows = read_rows(
+            conn,
+            table,
+            "method = ? AND material_id = ? AND temperature_K = ?",
+            [method, material_id, temperature_K],
+        )
+    return None if rows.empty else rows.iloc[0]
+
+
 def read_rows(conn, table: str, where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
     """Rows of `table` matching `where` (an empty frame with the declared columns if none); on a
     connection that may write (a snapshot will do: it creates missing tables)."""

@@ -1,5 +1,5 @@
 """The one place that adapts dagster-k8s internals fails loudly when they change (the real
-executor built by dagster-k8s goes through it in deploy/test_k8s_jobs.py)."""
+executor built by dagster-k8s goes through it in test_k8s_jobs.py)."""
 
 import pytest
 from dagster_k8s.executor import K8sStepHandler

@@ -280,9 +280,7 @@ def test_full_disk_stops_with_one_line_and_keeps_frames(tmp_path, reference):
     assert (
         stderr.strip()
         .splitlines()[-1]
-        .startswith(
-            f"ionic_assets.science.errors.StorageError: cannot write trajectory {path}"
-        )
+        .startswith(f"ionic_assets.science.errors.StorageError: cannot write trajectory {path}")
     )
     kept = read_trajectory(path)
     assert 0 < kept.n_frames < reference.n_frames

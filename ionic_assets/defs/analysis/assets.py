@@ -27,7 +27,7 @@ from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
 from ionic_assets.lib.reports import publish_figures
-from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
+from ionic_assets.lib.warehouse import Warehouse, partition_row, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
@@ -51,19 +51,13 @@ REFRESH_WITH_MISSING_DEPS = (
 
 
 def md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_K: float):
-    with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(
-            conn,
-            "md_trajectories",
-            "method = ? AND material_id = ? AND temperature_K = ?",
-            [method.name, material_id, temperature_K],
-        )
-    if rows.empty:
+    row = partition_row(warehouse, "md_trajectories", method.name, material_id, temperature_K)
+    if row is None:
         raise InputError(
             f"{method.name} {material_id} {temperature_K:g} K: no trajectory (materialize "
             "md_trajectories first)"
         )
-    return rows.iloc[0]
+    return row
 
 
 def _replica_files(md) -> tuple[list[str], list[int]]:

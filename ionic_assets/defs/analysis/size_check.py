@@ -23,7 +23,7 @@ from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import ON_DEMAND_TAG, scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import SizeCheckRow
-from ionic_assets.lib.warehouse import Warehouse, read_rows, upsert
+from ionic_assets.lib.warehouse import Warehouse, partition_row, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import NotEstimable
 from ionic_assets.science.finite_size import compare_sizes
@@ -45,17 +45,6 @@ def _store_wider_cell(warehouse: Warehouse, material: str, width_A: float) -> No
 
 def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
-
-
-def _estimate(warehouse: Warehouse, method: Method, material: str, temperature_K: float):
-    with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(
-            conn,
-            "diffusion_estimates",
-            "method = ? AND material_id = ? AND temperature_K = ?",
-            [method.name, material, temperature_K],
-        )
-    return None if rows.empty else rows.iloc[0]
 
 
 def _comparison(base, row: dict) -> dict:
@@ -119,7 +108,12 @@ def build_size_check(method: Method) -> dg.AssetsDefinition:
                 check = analyze_partition(warehouse, produced, analysis).row()
                 row |= {f"check_{k}": check[k] for k in
                         ("D_cm2_s", "D_ci95_lo_cm2_s", "D_ci95_hi_cm2_s")}  # fmt: skip
-                row |= _comparison(_estimate(warehouse, method, material, temperature_K), row)
+                row |= _comparison(
+                    partition_row(
+                        warehouse, "diffusion_estimates", method.name, material, temperature_K
+                    ),
+                    row,
+                )
             except NotEstimable as exc:
                 row["reason"] = f"wider cell: {exc}"
         upsert(warehouse, SizeCheckRow(**row))

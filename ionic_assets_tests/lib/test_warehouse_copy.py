@@ -9,7 +9,7 @@ from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
 from ionic_assets.lib.warehouse import KEYS, TABLES, Warehouse, read_rows, replace_rows, upsert
 from ionic_assets.lib.warehouse_backends import EmbeddedFile
-from ionic_assets_tests.defs.test_warehouse import supercell_row
+from ionic_assets_tests.lib.test_warehouse import supercell_row
 
 
 def _fill(warehouse: Warehouse) -> None:

@@ -203,7 +203,7 @@ from pathlib import Path
 from ase.build import bulk
 from ionic_assets.science import md
 from ionic_assets.science.dft import load_dft_method
-from ionic_assets_tests.science.test_dft_cp2k import FAST, tiny_protocol
+from ionic_assets_tests.science.dft.test_cp2k import FAST, tiny_protocol
 path = Path(sys.argv[1])
 atoms = bulk("Li", "bcc", a=3.44, cubic=True)
 model = load_dft_method("cp2k", atoms, path.with_suffix(".dft"), ncores=1, settings=FAST)

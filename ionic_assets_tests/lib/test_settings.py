@@ -9,7 +9,7 @@ import pytest
 from ionic_assets.lib import settings
 from ionic_assets.lib.settings import VARIABLES
 
-PACKAGE = Path(__file__).resolve().parents[1] / "ionic_assets"
+PACKAGE = Path(__file__).resolve().parents[2] / "ionic_assets"
 README = PACKAGE.parent / "README.md"
 
 

@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
-from ionic_assets.lib.records import ArrheniusRow
+from ionic_assets.lib.records import ArrheniusRow, SupercellRow
 from ionic_assets.lib.warehouse import KEYS, Warehouse, read_rows, replace_rows, upsert
-from ionic_assets.lib.warehouse_backends import WarehouseUnavailable
-from ionic_assets_tests.defs.test_warehouse import HOLD, PROJECT_ROOT
+from ionic_assets.lib.warehouse_backends import INLINE_ROWS, WarehouseUnavailable
+from ionic_assets_tests.lib.test_warehouse import HOLD, PROJECT_ROOT, supercell_row
 
 N_PROCESSES, N_PARTITIONS = 8, 100
 COUNT_SQL = "SELECT count(*), count(DISTINCT (method, material_id)) FROM benchmark_table"
@@ -126,3 +128,57 @@ def test_catalog_restarted_during_the_load(ducklake, postgres_server, tmp_path):
     assert lines, "no writer met the stopped catalog"
     dbname = ducklake.catalog.split("dbname=")[1]
     assert all("warehouse catalog postgres:" in line and dbname in line for line in lines)
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A local S3-protocol server (moto's; no S3 can be reached from here) with one bucket, and
+    the standard AWS variables pointing at it, as a deployment sets them."""
+    import socket
+
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    for _ in range(100):
+        try:
+            client.create_bucket(Bucket="ionic-lake")
+            break
+        except Exception:  # not listening yet
+            time.sleep(0.1)
+    yield client
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_lake_data_on_object_storage(postgres_server, s3_bucket, monkeypatch, tmp_path):
+    catalog = postgres_server.create_database(f"lake_{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", str(tmp_path / "store"))
+    monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE", "ducklake")
+    monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_CATALOG", catalog)
+    monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_DATA_PATH", "s3://ionic-lake/warehouse/")
+    # More rows than DuckLake inlines into the catalog, so they go to Parquet on the bucket.
+    rows = pd.DataFrame([supercell_row(f"m{i}", i).as_row() for i in range(2 * INLINE_ROWS)])
+    with Warehouse().get_connection() as conn:
+        replace_rows(conn, "supercells", rows, SupercellRow.KEY)
+    upsert(Warehouse(), supercell_row("m1", 4))
+    with Warehouse().get_connection(read_only=True) as conn:
+        stored = read_rows(conn, "supercells")
+    assert len(stored) == 2 * INLINE_ROWS
+    assert stored.set_index("material_id").n_atoms.to_dict() == {
+        f"m{i}": i for i in range(2 * INLINE_ROWS)
+    } | {"m1": 4}
+    listed = s3_bucket.list_objects_v2(Bucket="ionic-lake", Prefix="warehouse/")
+    assert any(obj["Key"].endswith(".parquet") for obj in listed.get("Contents", []))
