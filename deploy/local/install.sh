@@ -8,13 +8,13 @@ cd "$(dirname "$0")/../.."
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-PY=${PYTHON:-python3.11}
+PY=${PYTHON:-python3.12}
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 
 stamp=.venv/.ionic-assets-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || $0 -nt $stamp ]]; then
-    echo "[install] torch (CPU build from this machine's wheel cache when present)"
+    echo "[install] torch (under Python 3.12 PyPI serves the CUDA build, about 3 GB)"
     pip install "torch==2.13.0"
     echo "[install] ionic-assets with force-model extras"
     pip install -e ".[chgnet,sevenn,mace,dev]"

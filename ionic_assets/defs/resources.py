@@ -22,6 +22,12 @@ class SimulationSettings(dg.ConfigurableResource):
     protocols_file: str | None = None
     device: str = "auto"
     seed: int = 20260101
+    #: MD engine for MLIPs: auto, torch-sim or ase; None: IONIC_ASSETS_MD_ENGINE, read when
+    #: used (science/batched/choice.py).
+    engine: str | None = None
+
+    def md_engine(self) -> str:
+        return self.engine or settings.md_engine()
 
     def load_protocol(self) -> protocols.Protocol:
         return settings.load_md_protocol(self.protocol, self.protocols_file)

@@ -138,6 +138,11 @@ class MDTrajectoryRow(Record):
     n_invocations: int
     framework_rmsd_A: float | None = None
     mean_temperature_K: float | None = None
+    #: "ase" or "torch-sim" (science/batched/choice.py).
+    engine: str | None = None
+    #: "max_duration", or an adaptive stop: "converged", "non_diffusive" (science/adaptive.py).
+    stop_reason: str | None = None
+    simulated_ps: float | None = None
     provenance: dict
     # seed replicas (issue 17): replica 0 is `trajectory_path` / `seed`
     n_replicas: int | None = None

@@ -153,6 +153,13 @@ FIGURE_PNG = Variable(
 PNG_TIMEOUT = Variable(
     "IONIC_ASSETS_PNG_TIMEOUT_S", "time allowed to render one figure's PNG", "`120`", "s",
 )  # fmt: skip
+MD_ENGINE = Variable(
+    "IONIC_ASSETS_MD_ENGINE",
+    "MD engine for ML potentials: `auto` (batched with torch-sim where the measured rate says it "
+    "pays on the device), `torch-sim` or `ase` (see `science/batched/choice.py`)",
+    "`auto`",
+    "name",
+)
 BROWSER_PATH = Variable(
     "BROWSER_PATH", "Chrome/Chromium executable for PNG export (kaleido's variable)",
     "Debian's `chromium`, else choreographer's search", "path",
@@ -163,7 +170,7 @@ VARIABLES: tuple[Variable, ...] = (
     EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
     WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, *S3_CREDENTIALS.values(),
-    FIGURE_PNG, PNG_TIMEOUT, BROWSER_PATH,
+    FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, BROWSER_PATH,
 )  # fmt: skip
 
 
@@ -194,6 +201,10 @@ def protocol_name() -> str:
 
 def methods_file(default: Path) -> Path:
     return Path(METHODS_FILE.read() or default)
+
+
+def md_engine() -> str:
+    return MD_ENGINE.read() or "auto"
 
 
 def load_md_protocol(

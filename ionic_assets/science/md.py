@@ -34,7 +34,7 @@ import resource
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -44,7 +44,9 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.neighborlist import neighbor_list
 
+from ionic_assets.science import adaptive
 from ionic_assets.science import trajectory_store as store
+from ionic_assets.science.diffusion import DEFAULT_SETTINGS
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import LoadedModel
 from ionic_assets.science.protocols import Protocol
@@ -92,7 +94,7 @@ class MDResult:
 
     Attributes:
         trajectory_path: the HDF5 trajectory.
-        protocol: protocol name; n_steps, timestep_fs: its length.
+        protocol: protocol name; n_steps, timestep_fs: the steps simulated and their length.
         n_frames: frames in the trajectory (t = 0 included); n_atoms: atoms simulated.
         temperature_K: target temperature; mean_temperature_K: mean after equilibration.
         seed: seed of the initial velocities.
@@ -109,6 +111,12 @@ class MDResult:
         peak_host_memory_MB: peak resident memory of the process (max over invocations).
         peak_gpu_memory_MB: peak torch CUDA allocation, None on CPU.
         n_invocations: how many calls it took (1 if never interrupted).
+        engine: "ase" (this module's runner) or "torch-sim" (`science.batched`).
+        stop_reason: "max_duration" (the protocol's full length), or an adaptive stop
+            ("converged", "non_diffusive"; see `science.adaptive`).
+        simulated_ps: simulated time, ps (n_steps x timestep_fs / 1000).
+        std_temperature_K: standard deviation of the instantaneous temperature after
+            equilibration (canonical: T sqrt(2 / degrees of freedom)).
     """
 
     trajectory_path: str
@@ -133,6 +141,10 @@ class MDResult:
     peak_host_memory_MB: float
     peak_gpu_memory_MB: float | None
     n_invocations: int
+    engine: str = "ase"
+    stop_reason: str = adaptive.MAX_DURATION
+    simulated_ps: float | None = None
+    std_temperature_K: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -184,6 +196,7 @@ class _State:
     temperature_window_K: np.ndarray
     framework_ref_A: np.ndarray
     temperature_sum_K: float = 0.0
+    temperature_sq_sum_K2: float = 0.0
     temperature_count: int = 0
     rmsd_last_A: float | None = None
     rmsd_max_A: float | None = None
@@ -191,6 +204,7 @@ class _State:
     peak_host_memory_MB: float = 0.0
     peak_gpu_memory_MB: float | None = None
     n_invocations: int = 1
+    stop_reason: str | None = None
 
     ARRAYS = ("temperature_window_K", "framework_ref_A")
 
@@ -201,65 +215,77 @@ class _State:
         return {k: v for k, v in asdict(self).items() if k not in self.ARRAYS}
 
 
-class _Run:
+class Recorder:
+    """One trajectory's bookkeeping, whichever engine integrates it: frames, guards, running
+    statistics, adaptive stop, checkpoints and cost.
+
+    The engine calls `begin` once, then `record` after every step with the step's temperature
+    (K) and a function returning the positions (Angstrom; called only on the steps that need
+    them), and `finish` at the end. `integrator_state` returns the engine's arrays that a
+    checkpoint must hold (positions, momenta, thermostat chain, ...); `begin` returns them back
+    on a resume. `engine` (None for the ASE runner) is part of the run key, so a trajectory
+    is only ever resumed by the engine that started it.
+    """
+
     def __init__(
         self,
         atoms: Atoms,
-        calculator: Calculator | LoadedModel,
         protocol: Protocol,
         temperature_K: float,
         seed: int,
         path: Path,
+        model_identity: dict,
+        device: str,
+        integrator_state: Callable[[], dict[str, np.ndarray]],
         on_checkpoint: Callable[[], None] | None = None,
+        engine: str | None = None,
     ):
         _check_atoms(atoms)
-        self.protocol, self.temperature_K = protocol, temperature_K
-        self.seed, self.path = seed, path
-        self.on_checkpoint = on_checkpoint  # see run_nvt
-        self.ckpt = path.with_name(path.name + ".ckpt")
-        if isinstance(calculator, LoadedModel):
-            self.model_identity, self.device = calculator.identity, calculator.device
-            calculator = calculator.calculator
-        else:
-            self.model_identity, self.device = {"calculator": _class_path(calculator)}, "cpu"
-        self.atoms = atoms.copy()
-        self.atoms.calc = calculator
+        self.atoms = atoms.copy()  # numbers, cell and the positions the guards look at
+        self.protocol, self.temperature_K = protocol, float(temperature_K)
+        self.seed, self.path = int(seed), Path(path)
+        self.ckpt = self.path.with_name(self.path.name + ".ckpt")
+        self.model_identity, self.device, self.engine = model_identity, device, engine
+        self.integrator_state, self.on_checkpoint = integrator_state, on_checkpoint
         self.framework = np.flatnonzero(atoms.numbers != LI)
         self.frames: list[tuple[np.ndarray, float, int]] = []
-        self.masses = atoms.get_masses()[:, np.newaxis]
-        self.kinetic_to_K = 2 / (3 * len(atoms) * units.kB)
+        self.share = 1.0  # of the wall time, see set_share
+        self.rule = adaptive.rule_from_dict(protocol.adaptive)
+        self.run_key = run_key(
+            atoms, protocol, self.temperature_K, self.seed, model_identity, engine
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def execute(self, on_progress, provenance: dict) -> MDResult:
-        self.run_key = self._run_key()
+    def begin(self, positions_A: np.ndarray, provenance: dict) -> dict | MDResult | None:
+        """The stored result of a finished run, the integrator arrays to resume from, or None
+        after starting afresh (trajectory file created, frame 0 buffered)."""
         checkpoint = load_checkpoint(self.ckpt)
         if checkpoint is None:
-            self._start_fresh(provenance)
+            self._start_fresh(positions_A, provenance)
+            arrays = None
         else:
             arrays, meta = checkpoint
             if meta["run_key"] != self.run_key:
                 raise InputError(
                     f"{self.ckpt} belongs to another run (structure, protocol, temperature, "
-                    "seed or model differ); choose another trajectory path or delete it"
+                    "seed, model or engine differ); choose another trajectory path or delete it"
                 )
             if meta["completed"]:
                 return self._stored_result(meta)
-            self._resume(arrays, meta)
+            self.state = _State(**meta["state"], **{name: arrays[name] for name in _State.ARRAYS})
+            self.state.n_invocations += 1
+            # Frames written after this checkpoint (kill between the two writes) are dropped.
+            store.truncate_frames(self.path, self.state.n_frames)
         # t_started: this invocation's speed; t_counted: wall time not yet added to the state.
         self.t_started = self.t_counted = time.perf_counter()
         self.start_step = self.state.step
-        self._loop(on_progress)
-        return self._finish()
+        return arrays
 
-    def _start_fresh(self, provenance: dict) -> None:
+    def _start_fresh(self, positions_A: np.ndarray, provenance: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and store.read_provenance(self.path).get("run_key") != self.run_key:
             raise InputError(f"{self.path} holds another run; choose another trajectory path")
-        rng = np.random.default_rng(self.seed)
-        thermalize_momenta(self.atoms, self.temperature_K, exact_temperature=True, rng=rng)
-        Stationary(self.atoms, preserve_temperature=True)
-        self._new_dynamics()
         store.create_trajectory_file(
             self.path,
             numbers=self.atoms.numbers,
@@ -270,67 +296,79 @@ class _Run:
             provenance=self._provenance(provenance),
         )
         window = np.zeros(self.protocol.guards.temperature_window_steps)
-        positions = self.atoms.get_positions()
-        self.state = _State(0, 0, window, positions[self.framework])
-        self._check_distances(0)
-        self._buffer_frame(0)
+        self.state = _State(0, 0, window, positions_A[self.framework])
+        self._check_distances(0, positions_A)
+        self._buffer_frame(0, positions_A)
 
-    def _resume(self, arrays: dict, meta: dict) -> None:
-        self._new_dynamics()
-        _THERMOSTAT_STATE[self.protocol.thermostat.class_path][1](self.dyn, arrays)
-        self.state = _State(**meta["state"], **{name: arrays[name] for name in _State.ARRAYS})
-        self.state.n_invocations += 1
-        if hasattr(self.atoms.calc, "md_step"):  # DFT calculators name the failing step
-            self.atoms.calc.md_step = self.state.step
-        # Frames written after this checkpoint (kill between the two writes) are dropped.
-        store.truncate_frames(self.path, self.state.n_frames)
+    @property
+    def done(self) -> bool:
+        """Whether the run has reached its last step or an adaptive stop."""
+        return self.state.stop_reason is not None or self.state.step >= self.protocol.n_steps
 
-    def _loop(self, on_progress) -> None:
+    def record(
+        self, step: int, temperature_K: float, positions: Callable[[], np.ndarray], finite: bool
+    ) -> None:
+        """Account for `step` (just integrated); MDGuardError if a guard trips."""
         protocol, guards = self.protocol, self.protocol.guards
-        for step in range(self.state.step + 1, protocol.n_steps + 1):
-            self.dyn.step()
-            self._check_finite(step)
-            self._record_temperature(step)
-            if step % guards.distance_check_interval_steps == 0:
-                self._check_distances(step)
-            if step % protocol.frame_interval_steps == 0:
-                self._buffer_frame(step)
-            self.state.step = step
-            if step % protocol.checkpoint_interval_steps == 0 and step < protocol.n_steps:
-                self._checkpoint()
-            if on_progress is not None and step % protocol.progress_interval_steps == 0:
-                on_progress(self._progress(step))
+        if not finite:
+            self._stop(step, "non-finite forces or energy from the force model")
+        self._record_temperature(step, temperature_K)
+        if step % guards.distance_check_interval_steps == 0:
+            self._check_distances(step, positions())
+        if step % protocol.frame_interval_steps == 0:
+            self._buffer_frame(step, positions())
+            self._judge_adaptive(step)
+        self.state.step = step
+        if self.done:
+            return
+        if step % protocol.checkpoint_interval_steps == 0:
+            self.checkpoint()
 
-    def _finish(self) -> MDResult:
+    def finish(self) -> MDResult:
+        """Write the final frames and the completed checkpoint; the run's result."""
         self._flush_frames()
         self._update_cost()
         state, protocol = self.state, self.protocol
+        steps, count = state.step, max(state.temperature_count, 1)
+        mean_K = state.temperature_sum_K / count
         result = MDResult(
             trajectory_path=str(self.path),
             protocol=protocol.name,
-            n_steps=protocol.n_steps,
+            n_steps=steps,
             timestep_fs=protocol.timestep_fs,
             n_frames=state.n_frames,
             n_atoms=len(self.atoms),
             temperature_K=self.temperature_K,
-            mean_temperature_K=float(state.temperature_sum_K / state.temperature_count),
+            mean_temperature_K=float(mean_K),
             seed=self.seed,
             thermostat=protocol.thermostat.class_path,
             thermostat_params=dict(protocol.thermostat.params),
             framework_rmsd_A_final=state.rmsd_last_A,
             framework_rmsd_A_max=state.rmsd_max_A,
             wall_time_s=state.wall_time_s,
-            n_steps_run=protocol.n_steps - self.start_step,
-            steps_per_s=protocol.n_steps / state.wall_time_s,
-            atom_steps_per_s=protocol.n_steps * len(self.atoms) / state.wall_time_s,
+            n_steps_run=steps - self.start_step,
+            steps_per_s=steps / state.wall_time_s,
+            atom_steps_per_s=steps * len(self.atoms) / state.wall_time_s,
             device=self.device,
             device_name=device_name(self.device),
             peak_host_memory_MB=state.peak_host_memory_MB,
             peak_gpu_memory_MB=state.peak_gpu_memory_MB,
             n_invocations=state.n_invocations,
+            engine=self.engine or "ase",
+            stop_reason=state.stop_reason or adaptive.MAX_DURATION,
+            simulated_ps=steps * protocol.timestep_fs / 1000,
+            std_temperature_K=float(
+                np.sqrt(max(state.temperature_sq_sum_K2 / count - mean_K**2, 0))
+            ),
         )
         self._write_checkpoint(result)
         return result
+
+    def set_share(self, share: float) -> None:
+        """Count `share` (0-1] of the wall time from now on: a batch splits its time among its
+        systems in proportion to their atoms."""
+        self._update_cost()
+        self.share = share
 
     def _stored_result(self, meta: dict) -> MDResult:
         result = MDResult(**meta["result"])
@@ -343,57 +381,29 @@ class _Run:
 
     # --- per step -----------------------------------------------------------------------------
 
-    def _new_dynamics(self) -> None:
-        self.dyn = _make_dynamics(self.atoms, self.protocol, self.temperature_K)
-        # The Nose-Hoover chain integrator asks for forces twice a step, the first time at the
-        # positions the last step ended on. Through Atoms.get_forces each request pays ASE's
-        # cache check (np.allclose on every per-atom array, ~0.15 ms on a CPU core): a few % of
-        # a fast GPU force call. Answering here is the same arithmetic (tested bitwise vs ASE).
-        self.forces_at_A: np.ndarray | None = None
-        self.dyn._get_forces = self._forces
-
-    def _forces(self) -> np.ndarray:
-        self.dyn._update_atoms()  # what ASE's own _get_forces does first
-        positions, calc = self.atoms.arrays["positions"], self.atoms.calc
-        if self.forces_at_A is None or not np.array_equal(self.forces_at_A, positions):
-            changes = all_changes if self.forces_at_A is None else ["positions"]
-            calc.calculate(self.atoms, ["energy", "forces"], changes)
-            self.forces_at_A = positions.copy()
-        return calc.results["forces"]
-
-    def _check_finite(self, step: int) -> None:
-        results = self.atoms.calc.results  # computed by the step at the current positions
-        forces, energy = results["forces"], results.get("energy", 0.0)
-        if not (np.isfinite(forces).all() and np.isfinite(energy)):
-            self._stop(step, "non-finite forces or energy from the force model")
-
-    def _record_temperature(self, step: int) -> None:
-        # Not Atoms.get_kinetic_energy: its BLAS dot product rounds differently with memory
-        # alignment, which would make a resumed run's statistics differ in the last bit.
-        momenta = self.atoms.arrays["momenta"]
-        temperature_K = 0.5 * float((momenta * momenta / self.masses).sum()) * self.kinetic_to_K
+    def _record_temperature(self, step: int, temperature_K: float) -> None:
         state, guards = self.state, self.protocol.guards
         window = state.temperature_window_K
         window[step % len(window)] = temperature_K
         if step > self.protocol.equilibration_steps:
             state.temperature_sum_K += temperature_K
+            state.temperature_sq_sum_K2 += temperature_K * temperature_K
             state.temperature_count += 1
         # Judged after equilibration: a run started from a perfect lattice first loses half its
         # kinetic energy to the potential (equipartition) until the thermostat catches up.
         if step >= max(len(window), self.protocol.equilibration_steps):
             mean_K = window.mean()
-            if abs(mean_K - self.temperature_K) > guards.max_temperature_deviation * (
-                self.temperature_K
-            ):
+            limit = guards.max_temperature_deviation
+            if abs(mean_K - self.temperature_K) > limit * self.temperature_K:
                 self._stop(
                     step,
                     f"temperature ran away: mean {mean_K:.0f} K over the last {len(window)} "
-                    f"steps vs target {self.temperature_K:.0f} K "
-                    f"(limit {guards.max_temperature_deviation:.0%})",
+                    f"steps vs target {self.temperature_K:.0f} K (limit {limit:.0%})",
                 )
 
-    def _check_distances(self, step: int) -> None:
+    def _check_distances(self, step: int, positions_A: np.ndarray) -> None:
         limit_A = self.protocol.guards.min_interatomic_distance_A
+        self.atoms.positions = positions_A
         i, j, d = neighbor_list("ijd", self.atoms, limit_A)
         if len(d):
             k = int(np.argmin(d))
@@ -404,26 +414,44 @@ class _Run:
                 f"{d[k]:.2f} A apart (limit {limit_A} A)",
             )
 
-    def _buffer_frame(self, step: int) -> None:
-        positions = self.atoms.get_positions()
-        self.frames.append((positions, step * self.protocol.timestep_fs / 1000, step))
+    def _buffer_frame(self, step: int, positions_A: np.ndarray) -> None:
+        self.frames.append((positions_A, step * self.protocol.timestep_fs / 1000, step))
         if len(self.framework):
-            rmsd = framework_rmsd_A(positions[self.framework], self.state.framework_ref_A)
+            rmsd = framework_rmsd_A(positions_A[self.framework], self.state.framework_ref_A)
             self.state.rmsd_last_A = rmsd
             self.state.rmsd_max_A = max(rmsd, self.state.rmsd_max_A or 0.0)
 
-    def _progress(self, step: int) -> MDProgress:
+    def _judge_adaptive(self, step: int) -> None:
+        protocol = self.protocol
+        time_ps = step * protocol.timestep_fs / 1000
+        if self.rule is None or not self.rule.due(time_ps) or step >= protocol.n_steps:
+            return
+        self._flush_frames()
+        settings = replace(DEFAULT_SETTINGS, fit_start_ps=protocol.diffusion_fit_start_ps)
+        decision = adaptive.evaluate(
+            store.read_trajectory(self.path),
+            self.rule,
+            equilibration_ps=protocol.equilibration_ps,
+            max_duration_ps=protocol.duration_ps,
+            settings=settings,
+        )
+        if decision is not None:
+            self.state.stop_reason = decision.reason
+
+    def progress(self, step: int) -> MDProgress:
+        """Progress at `step` (speed measured in this invocation)."""
         elapsed_s = time.perf_counter() - self.t_started
         rate = (step - self.start_step) / elapsed_s if elapsed_s > 0 else 0.0
         window = self.state.temperature_window_K
         recent = window if step >= len(window) else window[1 : step + 1]
+        n_steps = self.protocol.n_steps
         return MDProgress(
             step=step,
-            n_steps=self.protocol.n_steps,
+            n_steps=n_steps,
             time_ps=step * self.protocol.timestep_fs / 1000,
             temperature_K=float(recent.mean()),
             steps_per_s=rate,
-            eta_s=(self.protocol.n_steps - step) / rate if rate > 0 else float("inf"),
+            eta_s=(n_steps - step) / rate if rate > 0 else float("inf"),
         )
 
     def _stop(self, step: int, reason: str) -> None:
@@ -447,7 +475,8 @@ class _Run:
         )
         self.frames.clear()
 
-    def _checkpoint(self) -> None:
+    def checkpoint(self) -> None:
+        """Write the buffered frames and a checkpoint of the current step."""
         self._flush_frames()
         self._update_cost()
         self._write_checkpoint(None)
@@ -457,7 +486,7 @@ class _Run:
     def _update_cost(self) -> None:
         state = self.state
         now = time.perf_counter()
-        state.wall_time_s += now - self.t_counted
+        state.wall_time_s += (now - self.t_counted) * self.share
         self.t_counted = now
         rss_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
         state.peak_host_memory_MB = max(state.peak_host_memory_MB, rss_MB)
@@ -468,34 +497,13 @@ class _Run:
             state.peak_gpu_memory_MB = max(state.peak_gpu_memory_MB or 0.0, gpu_MB)
 
     def _write_checkpoint(self, result: MDResult | None) -> None:
-        save_state = _THERMOSTAT_STATE[self.protocol.thermostat.class_path][0]
         meta = {
             "run_key": self.run_key,
             "completed": result is not None,
             "result": result.to_dict() if result else None,
             "state": self.state.scalars(),
         }
-        write_checkpoint(self.ckpt, {**save_state(self.dyn), **self.state.arrays()}, meta)
-
-    # --- identity -----------------------------------------------------------------------------
-
-    def _run_key(self) -> str:
-        """Hash of everything that determines the trajectory; a resume must match it."""
-        identity = {k: v for k, v in self.model_identity.items() if k not in ("device",)}
-        identity.pop("weights_path", None)  # the same weights may move; their hash may not
-        protocol = self.protocol.to_dict()
-        key = {
-            "numbers": self.atoms.numbers.tolist(),
-            "cell_A": self.atoms.cell.array.tolist(),
-            "positions_sha256": hashlib.sha256(
-                np.ascontiguousarray(self.atoms.positions, dtype=np.float64).tobytes()
-            ).hexdigest(),
-            "protocol": {name: protocol[name] for name in TRAJECTORY_FIELDS},
-            "temperature_K": self.temperature_K,
-            "seed": self.seed,
-            "model": identity,
-        }
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        write_checkpoint(self.ckpt, {**self.integrator_state(), **self.state.arrays()}, meta)
 
     def _provenance(self, provenance: dict) -> dict:
         return {
@@ -509,8 +517,130 @@ class _Run:
             "temperature_K": self.temperature_K,
             "seed": self.seed,
             "model": self.model_identity,
+            "engine": self.engine or "ase",
             "versions": {pkg: version(pkg) for pkg in ("ase", "numpy", "h5py", "ionic-assets")},
         }
+
+
+def run_key(
+    atoms: Atoms,
+    protocol: Protocol,
+    temperature_K: float,
+    seed: int,
+    model_identity: dict,
+    engine: str | None = None,
+) -> str:
+    """Hash of everything that determines the trajectory; a resume must match it."""
+    identity = {k: v for k, v in model_identity.items() if k not in ("device",)}
+    identity.pop("weights_path", None)  # the same weights may move; their hash may not
+    fields = protocol.to_dict()
+    key = {
+        "numbers": atoms.numbers.tolist(),
+        "cell_A": atoms.cell.array.tolist(),
+        "positions_sha256": hashlib.sha256(
+            np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes()
+        ).hexdigest(),
+        "protocol": {name: fields[name] for name in TRAJECTORY_FIELDS},
+        "temperature_K": temperature_K,
+        "seed": seed,
+        "model": identity,
+    }
+    if engine is not None:  # the ASE runner's keys stay what they were
+        key["engine"] = engine
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+class _Run:
+    """The ASE runner: one trajectory integrated by the protocol's ASE dynamics class."""
+
+    def __init__(
+        self,
+        atoms: Atoms,
+        calculator: Calculator | LoadedModel,
+        protocol: Protocol,
+        temperature_K: float,
+        seed: int,
+        path: Path,
+        on_checkpoint: Callable[[], None] | None = None,
+    ):
+        if isinstance(calculator, LoadedModel):
+            identity, device = calculator.identity, calculator.device
+            calculator = calculator.calculator
+        else:
+            identity, device = {"calculator": _class_path(calculator)}, "cpu"
+        self.protocol, self.temperature_K, self.seed = protocol, temperature_K, seed
+        self.recorder = Recorder(
+            atoms, protocol, temperature_K, seed, path, identity, device,
+            self._integrator_state, on_checkpoint,
+        )  # fmt: skip
+        self.atoms = atoms.copy()
+        self.atoms.calc = calculator
+        self.masses = atoms.get_masses()[:, np.newaxis]
+        self.kinetic_to_K = 2 / (3 * len(atoms) * units.kB)
+
+    def execute(self, on_progress, provenance: dict) -> MDResult:
+        self.atoms.set_momenta(initial_momenta(self.atoms, self.temperature_K, self.seed))
+        self._new_dynamics()
+        begun = self.recorder.begin(self.atoms.get_positions(), provenance)
+        if isinstance(begun, MDResult):
+            return begun
+        if begun is not None:
+            _THERMOSTAT_STATE[self.protocol.thermostat.class_path][1](self.dyn, begun)
+            if hasattr(self.atoms.calc, "md_step"):  # DFT calculators name the failing step
+                self.atoms.calc.md_step = self.recorder.state.step
+        self._loop(on_progress)
+        return self.recorder.finish()
+
+    def _loop(self, on_progress) -> None:
+        recorder, protocol = self.recorder, self.protocol
+        for step in range(recorder.state.step + 1, protocol.n_steps + 1):
+            self.dyn.step()
+            results = self.atoms.calc.results  # computed by the step at the current positions
+            finite = np.isfinite(results["forces"]).all() and np.isfinite(
+                results.get("energy", 0.0)
+            )
+            recorder.record(step, self._temperature_K(), self.atoms.get_positions, finite)
+            if on_progress is not None and step % protocol.progress_interval_steps == 0:
+                on_progress(recorder.progress(step))
+            if recorder.done:
+                return
+
+    def _temperature_K(self) -> float:
+        # Not Atoms.get_kinetic_energy: its BLAS dot product rounds differently with memory
+        # alignment, which would make a resumed run's statistics differ in the last bit.
+        momenta = self.atoms.arrays["momenta"]
+        return 0.5 * float((momenta * momenta / self.masses).sum()) * self.kinetic_to_K
+
+    def _integrator_state(self) -> dict[str, np.ndarray]:
+        return _THERMOSTAT_STATE[self.protocol.thermostat.class_path][0](self.dyn)
+
+    def _new_dynamics(self) -> None:
+        self.dyn = _make_dynamics(self.atoms, self.protocol, self.temperature_K)
+        # The Nose-Hoover chain integrator asks for forces twice a step, the first time at the
+        # positions the last step ended on. Through Atoms.get_forces each request pays ASE's
+        # cache check (np.allclose on every per-atom array, ~0.15 ms on a CPU core): a few % of
+        # a fast GPU force call. Answering here is the same arithmetic (tested bitwise vs ASE).
+        self.forces_at_A: np.ndarray | None = None
+        self.dyn._get_forces = self._forces
+
+    def _forces(self) -> np.ndarray:
+        self.dyn._update_atoms()  # what ASE's own _get_forces does first
+        positions, calc = self.atoms.arrays["positions"], self.atoms.calc
+        if self.forces_at_A is None or not np.array_equal(self.forces_at_A, positions):
+            changes = all_changes if self.forces_at_A is None else ["positions"]
+            calc.calculate(self.atoms, ["energy", "forces"], changes)
+            self.forces_at_A = positions.copy()
+        return calc.results["forces"]
+
+
+def initial_momenta(atoms: Atoms, temperature_K: float, seed: int) -> np.ndarray:
+    """Maxwell-Boltzmann momenta drawn with `seed`, centre-of-mass momentum removed, kinetic
+    energy scaled to exactly `temperature_K` (3N degrees of freedom); ASE units."""
+    atoms = atoms.copy()
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, temperature_K, exact_temperature=True, rng=rng)
+    Stationary(atoms, preserve_temperature=True)
+    return atoms.get_momenta()
 
 
 def _check_atoms(atoms: Atoms) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from ionic_assets.science.adaptive import rule_from_dict
 from ionic_assets.science.errors import InputError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "protocols.yaml"
@@ -71,6 +72,8 @@ class Protocol:
         guards: see `Guards`.
         replicas: independent trajectories per (material, temperature), differing only in the
             seed of their initial velocities (seed + r for replica r); 1 by default.
+        adaptive: the adaptive stopping rule's fields (`science.adaptive.AdaptiveRule`), or
+            None: the run always lasts duration_ps (then its maximum).
         description: free text.
     """
 
@@ -86,6 +89,7 @@ class Protocol:
     guards: Guards
     diffusion_fit_start_ps: float = 3.0
     replicas: int = 1
+    adaptive: dict | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -174,6 +178,12 @@ def _validate(p: Protocol) -> None:
         raise InputError(
             f"{where}: diffusion_fit_start_ps must be shorter than the analysed run "
             f"({p.duration_ps - p.equilibration_ps:g} ps), got {p.diffusion_fit_start_ps:g}"
+        )
+    rule = rule_from_dict(p.adaptive)
+    if rule is not None and not rule.min_duration_ps < p.duration_ps:
+        raise InputError(
+            f"{where}: adaptive min_duration_ps must be shorter than duration_ps "
+            f"({p.duration_ps:g} ps), got {rule.min_duration_ps:g}"
         )
     _validate_thermostat(where, p.thermostat)
 

@@ -48,7 +48,7 @@ def chromium_page(user_data_dir: Path, width: int = 1600, height: int = 1000) ->
             context.close()
 
 
-def wait_for(
+def wait_for[T](
     check: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 3.0
 ) -> T:
     """Poll `check` until it returns something truthy; a timeout reports its last outcome."""

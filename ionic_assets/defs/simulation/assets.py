@@ -2,8 +2,11 @@
 
 One asset per method in config/methods.yaml (a factory, so a new method needs no code). By kind:
 
-    mlip      builds the force model (`science.forcefields`) and runs the protocol
-              (`science.md.run_nvt`) on the stored supercell
+    mlip      builds the force model (`science.forcefields`) once per run and runs the
+              protocol on the stored supercells of all the run's partitions with the engine
+              `science.batched` chooses (torch-sim batched, or the ASE runner one by one);
+              a backfill puts up to BATCH_PARTITIONS_PER_RUN partitions in one run (with
+              replicas, each partition's replicas run one after another, as DFT)
     dft       the same NVT runner driving a DFT engine (`science.dft.load_dft_method`), with a
               checkpoint every step (`cadence` in methods.yaml) and the engine's restart files
               in `<T>K.dft/` beside the trajectory
@@ -20,12 +23,12 @@ starts, so a killed pod's partition resumes from its last checkpoint in the next
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import dagster as dg
 
 from ionic_assets.defs.materials.assets import supercells
-from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
+from ionic_assets.defs.materials.partitions import simulation_partitions, temperature_K
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.failures import clear_failure
@@ -36,6 +39,9 @@ from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.warehouse import Warehouse, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
+from ionic_assets.science.batched.dispatch import run_systems
+from ionic_assets.science.batched.systems import System
+from ionic_assets.science.batched.thermostat import integrator_settings
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
@@ -50,6 +56,11 @@ COST_COLUMNS = (
 #: Framework RMS displacement (Å) above which a run is flagged as possibly melted.
 MELTING_RMSD_A = 1.5
 KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Imported MD"}
+#: Partitions of an MLIP backfill per run (one run = one process = one GPU pod): the paper's
+#: 21 materials x 5 temperatures, about one GPU-hour batched. Within a run the batch is split
+#: by measured device memory (science/batched/autobatch.py); the cap bounds a pod's wall time
+#: and lets a cluster with several GPUs run several pods at once.
+BATCH_PARTITIONS_PER_RUN = 105
 
 
 def trajectory_relpath(
@@ -166,6 +177,9 @@ def simulate(
         n_invocations=sum(r.n_invocations for r in results),
         framework_rmsd_A=max(rmsd, default=None),
         mean_temperature_K=result.mean_temperature_K,
+        engine=result.engine,
+        stop_reason=result.stop_reason,
+        simulated_ps=result.simulated_ps,
         provenance={
             **provenance,
             "md": {**result.to_dict(), "trajectory_path": url},
@@ -212,6 +226,110 @@ def _run_replica(
             on_checkpoint=files.sync,
         )
     return result, model, provenance
+
+
+def _thermostat_metadata(result: md.MDResult) -> dict:
+    return {
+        "thermostat": dg.MetadataValue.json(
+            {"class": result.thermostat, **result.thermostat_params}
+        )
+    }
+
+
+def _md_row(
+    method, material_id, temperature_K, protocol, cell, simulation, result: md.MDResult, url,
+    provenance,
+) -> MDTrajectoryRow:  # fmt: skip
+    """The md_trajectories row of a finished run."""
+    n_cpus = available_cpus()
+    return MDTrajectoryRow(
+        method=method.name,
+        material_id=material_id,
+        temperature_K=temperature_K,
+        protocol=protocol.name,
+        trajectory_path=url,
+        n_frames=result.n_frames,
+        n_atoms=cell.n_atoms,
+        n_li=cell.n_li,
+        volume_A3=cell.volume_A3,
+        equilibration_ps=protocol.equilibration_ps,
+        diffusion_fit_start_ps=protocol.diffusion_fit_start_ps,
+        seed=simulation.seed,
+        device=result.device_name,
+        uses_gpu=result.device.startswith("cuda"),
+        n_cpus=n_cpus,
+        wall_time_s=result.wall_time_s,
+        cpu_hours=result.wall_time_s * n_cpus / 3600,
+        steps_per_s=result.steps_per_s,
+        atom_steps_per_s=result.atom_steps_per_s,
+        peak_host_memory_GiB=result.peak_host_memory_MB / 1024,
+        peak_gpu_memory_GiB=(result.peak_gpu_memory_MB or 0.0) / 1024,
+        n_invocations=result.n_invocations,
+        framework_rmsd_A=result.framework_rmsd_A_max,
+        mean_temperature_K=result.mean_temperature_K,
+        engine=result.engine,
+        stop_reason=result.stop_reason,
+        simulated_ps=result.simulated_ps,
+        provenance={**provenance, "md": {**result.to_dict(), "trajectory_path": url}},
+        n_replicas=1,
+        replica_paths=[url],
+        replica_seeds=[simulation.seed],
+        min_width_A=protocol.min_cell_width_A,
+    )
+
+
+def simulate_batch(context, method: Method, simulation: SimulationSettings, warehouse, keys):
+    """Run (or resume) the MLIP's MD of several partitions in one process, with the engine
+    `science.batched` chooses: one (row, metadata) or exception per (material, T) of `keys`."""
+    protocol = protocols.with_cadence(
+        simulation.load_protocol(), method.settings.get("cadence", {})
+    )
+    store = warehouse.artifacts()
+    spec = forcefields.ModelSpec.from_dict(method.settings["model"])
+    model = forcefields.build_calculator(spec, simulation.device)
+    outcomes: dict[tuple[str, float], object] = {}
+    jobs = []
+    with ExitStack() as files_of_run:
+        for material, T in keys:
+            try:
+                cell = stored_cell(warehouse, material, protocol.min_cell_width_A)
+            except InputError as exc:
+                outcomes[material, T] = exc
+                continue
+            rel = trajectory_relpath(method, protocol.name, material, T)
+            files = files_of_run.enter_context(store.simulation_files(rel))
+            provenance = {
+                "method": method.name,
+                "material_id": material,
+                "model": model.identity,
+                "protocol": protocol.name,
+                "seed": simulation.seed,
+                "replication": list(cell.replication),
+                "packages": package_versions(),
+            }
+            system = System(
+                structures.to_ase(cell.structure), T, simulation.seed, files.path,
+                provenance, files.sync, f"{material} {T:g} K",
+            )  # fmt: skip
+            jobs.append(((material, T), cell, rel, system))
+        choice, results = run_systems(
+            [job[3] for job in jobs], model, protocol, engine=simulation.md_engine(),
+            log=context.log.info,
+        )  # fmt: skip
+    for (key, cell, rel, system), result in zip(jobs, results, strict=True):
+        if isinstance(result, Exception):
+            outcomes[key] = result
+            continue
+        provenance = {**system.provenance, "engine_choice": choice.to_dict()}
+        if result.engine == "torch-sim":
+            provenance["integrator"] = integrator_settings(protocol)
+        row = _md_row(method, *key, protocol, cell, simulation, result, store.url(rel), provenance)
+        outcomes[key] = (row, {
+            "model": dg.MetadataValue.json(model.identity),
+            "engine_choice": dg.MetadataValue.json(choice.to_dict()),
+            **_thermostat_metadata(result),
+        })  # fmt: skip
+    return [outcomes[key] for key in keys]
 
 
 def import_registered(
@@ -280,6 +398,7 @@ def import_registered(
 def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     key = dg.AssetKey([method.key, "md_trajectories"])
     produce = import_registered if method.kind == "imported" else simulate
+    batched = method.kind == "mlip"
 
     @dg.asset(
         key=key,
@@ -290,6 +409,9 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         owners=["team:simulation"],
         op_tags=pod_tags(method),
         pool=pool_of(method),
+        # One run materializes many partitions for a batchable force model; DFT and imported
+        # trajectories keep one partition per run (a pod sized for one DFT system).
+        backfill_policy=dg.BackfillPolicy.multi_run(BATCH_PARTITIONS_PER_RUN) if batched else None,
         check_specs=[
             dg.AssetCheckSpec(
                 MELTING_CHECK,
@@ -306,33 +428,100 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         simulation: SimulationSettings,
         warehouse: Warehouse,
     ):
-        material, temperature_K = simulation_key(context)
+        keys = [_simulation_key(partition) for partition in context.partition_keys]
         with clear_failure():
-            record, metadata = produce(
-                context, method, simulation, warehouse, material, temperature_K
-            )
-        upsert(warehouse, record)
-        row = record.as_row()
-        yield dg.MaterializeResult(
-            metadata={
-                "trajectory_path": dg.MetadataValue.path(row["trajectory_path"]),
-                **metadata,
-                **scalars(row, ["n_frames", "n_atoms", "protocol", "seed", *COST_COLUMNS]),
-                **scalars(row, ["mean_temperature_K"]),
-            }
-        )
-        rmsd = row.get("framework_rmsd_A")
-        yield dg.AssetCheckResult(
-            check_name=MELTING_CHECK,
-            passed=rmsd is None or rmsd < MELTING_RMSD_A,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "framework_rmsd_max_A": rmsd if rmsd is not None else float("nan"),
-                "threshold_A": MELTING_RMSD_A,
-            },
-        )
+            if batched and n_replicas(method, simulation.load_protocol()) == 1:
+                outcomes = simulate_batch(context, method, simulation, warehouse, keys)
+            else:  # DFT, imported (one partition per run), replicas one after another
+                outcomes = [_one(produce, context, method, simulation, warehouse, *key)
+                            for key in keys]  # fmt: skip
+        yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
+
+
+def _one(produce, context, method, simulation, warehouse, material, T):
+    """One partition's (row, metadata), or the science error that stopped it alone."""
+    try:
+        return produce(context, method, simulation, warehouse, material, T)
+    except (InputError, OSError) as exc:
+        return exc
+
+
+def _simulation_key(partition: str) -> tuple[str, float]:
+    keys = simulation_partitions.get_partition_key_from_str(partition).keys_by_dimension
+    return keys["material"], temperature_K(keys["temperature_K"])
+
+
+def _report(context, warehouse, key, keys, outcomes):
+    """Store the rows of the partitions that succeeded, with their metadata and melting check;
+    then fail in one line per partition that did not.
+
+    One partition: the MaterializeResult and AssetCheckResult of any asset. Several: when all
+    succeed, per-partition metadata on the run's materializations and a check evaluation per
+    partition; when some fail, a materialization and check evaluation for each one that
+    succeeded (the others stay unmaterialized) before the step fails.
+    """
+    partitions = list(context.partition_keys)
+    done, failed = [], []
+    for partition, (material, T), outcome in zip(partitions, keys, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failed.append(f"{material} {T:g} K: {outcome}")
+            continue
+        record, metadata = outcome
+        upsert(warehouse, record)
+        row = record.as_row()
+        done.append((partition, row, {**_materialization_metadata(row), **metadata}))
+    if len(partitions) == 1 and done:
+        _, row, metadata = done[0]
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(check_name=MELTING_CHECK, **_melting_check(row))
+        return
+    for partition, _, metadata in done:
+        if failed:
+            context.log_event(dg.AssetMaterialization(key, partition=partition, metadata=metadata))
+        else:
+            context.add_asset_metadata(metadata, partition_key=partition)
+    if not failed:
+        yield dg.MaterializeResult()
+    for partition, row, _ in done:
+        context.log_event(
+            dg.AssetCheckEvaluation(key, MELTING_CHECK, partition=partition, **_melting_check(row))
+        )
+    # The check's step output (AssetCheckResult cannot name a partition in Dagster 1.13; the
+    # evaluations above do).
+    check_key = dg.AssetCheckKey(key, MELTING_CHECK)
+    yield dg.Output(
+        None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
+    )
+    if len(partitions) == 1 and failed:
+        raise dg.Failure(description=str(outcomes[0]), allow_retries=False)
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(partitions)} partitions failed: "
+            + "; ".join(failed),
+            allow_retries=False,
+        )
+
+
+def _materialization_metadata(row: dict) -> dict:
+    return {
+        "trajectory_path": dg.MetadataValue.path(row["trajectory_path"]),
+        **scalars(row, ["n_frames", "n_atoms", "protocol", "seed", *COST_COLUMNS]),
+        **scalars(row, ["mean_temperature_K", "engine", "stop_reason", "simulated_ps"]),
+    }
+
+
+def _melting_check(row: dict) -> dict:
+    rmsd = row.get("framework_rmsd_A")
+    return {
+        "passed": rmsd is None or rmsd < MELTING_RMSD_A,
+        "severity": dg.AssetCheckSeverity.WARN,
+        "metadata": {
+            "framework_rmsd_max_A": rmsd if rmsd is not None else float("nan"),
+            "threshold_A": MELTING_RMSD_A,
+        },
+    }
 
 
 @dg.definitions

@@ -1,0 +1,109 @@
+"""Which engine runs a set of trajectories: batched torch-sim, or the ASE runner one by one.
+
+Batching pays on a GPU (one 200-atom step leaves most of it idle) but not always on a CPU:
+SevenNet's per-atom CPU cost grows with the graph, so one merged graph can be slower than the
+systems one after another. The choice is therefore measured, on the device and systems at
+hand, never assumed, and recorded with every trajectory (`EngineChoice.to_dict`):
+
+    requested "ase"                          ase
+    no torch-sim wrapper (CHGNet, DFT)       ase, with the reason
+    a trajectory already started             the engine that started it (a resume must match)
+    requested "torch-sim"                    torch-sim
+    "auto"                                   the faster of the two in a probe: a few force
+                                             evaluations of the same systems, batched vs one
+                                             after another (atom-evaluations per second)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ase.calculators.calculator import all_changes
+
+from ionic_assets.science import trajectory_store as store
+from ionic_assets.science.batched.models import NotBatchable, torchsim_model
+from ionic_assets.science.batched.systems import System
+from ionic_assets.science.errors import InputError
+from ionic_assets.science.forcefields import LoadedModel
+
+ENGINES = ("auto", "torch-sim", "ase")
+#: Timed force evaluations per engine in the probe (after one untimed warm-up).
+PROBE_EVALUATIONS = 2
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine chosen, why, and the probe's rates (atom force evaluations per second)."""
+
+    engine: str
+    reason: str
+    ase_atom_evals_per_s: float | None = None
+    batched_atom_evals_per_s: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_engine(model: LoadedModel, systems: list[System], requested: str = "auto"):
+    """The engine for `systems` with `model` (see the module docstring)."""
+    if requested not in ENGINES:
+        raise InputError(f"MD engine {requested!r}: unknown (choose from {', '.join(ENGINES)})")
+    if requested == "ase":
+        return EngineChoice("ase", "requested")
+    try:
+        ts_model = torchsim_model(model)
+    except NotBatchable as exc:
+        return EngineChoice("ase", f"not batchable: {exc}")
+    started = _started_engines(systems)
+    if started:
+        engine = "torch-sim" if "torch-sim" in started else "ase"
+        return EngineChoice(engine, f"resumes trajectories started with {engine}")
+    if requested == "torch-sim":
+        return EngineChoice("torch-sim", "requested")
+    ase_rate = _ase_rate(model, systems)
+    batched_rate = _batched_rate(ts_model, systems)
+    faster = "torch-sim" if batched_rate > ase_rate else "ase"
+    reason = (
+        f"measured on {model.device}: batched {batched_rate:.0f} vs one by one "
+        f"{ase_rate:.0f} atom force evaluations/s for {len(systems)} systems"
+    )
+    return EngineChoice(faster, reason, ase_rate, batched_rate)
+
+
+def _started_engines(systems: list[System]) -> set[str]:
+    """Engines recorded in the trajectory files that already exist."""
+    return {
+        store.read_provenance(path).get("engine", "ase")
+        for path in (Path(s.trajectory_path) for s in systems)
+        if path.exists()
+    }
+
+
+def _ase_rate(model: LoadedModel, systems: list[System]) -> float:
+    calculator, elapsed_s = model.calculator, 0.0
+    for system in systems:
+        atoms = system.atoms.copy()
+        calculator.calculate(atoms, ["energy", "forces"], all_changes)  # warm-up
+        start = time.perf_counter()
+        for _ in range(PROBE_EVALUATIONS):
+            calculator.calculate(atoms, ["energy", "forces"], all_changes)
+        elapsed_s += time.perf_counter() - start
+    return PROBE_EVALUATIONS * sum(len(s.atoms) for s in systems) / elapsed_s
+
+
+def _batched_rate(ts_model, systems: list[System]) -> float:
+    import torch
+    import torch_sim as ts
+
+    state = ts.io.atoms_to_state(
+        [s.atoms for s in systems], device=ts_model.device, dtype=ts_model.dtype
+    )
+    ts_model(state)  # warm-up
+    start = time.perf_counter()
+    for _ in range(PROBE_EVALUATIONS):
+        ts_model(state)
+    if ts_model.device.type == "cuda":
+        torch.cuda.synchronize(ts_model.device)
+    return PROBE_EVALUATIONS * state.n_atoms / (time.perf_counter() - start)

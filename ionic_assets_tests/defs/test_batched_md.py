@@ -1,0 +1,69 @@
+"""md_trajectories through the batched engine, for real: SevenNet-0 (weights in its wheel), the
+smoke protocol, Li3N (gvd) at two temperatures; from the command line and as one Dagster run
+materializing several partitions, as a backfill's run does."""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ionic_assets.cli import main
+from ionic_assets.defs.materials.partitions import add_partition_keys
+from ionic_assets.defs.simulation.assets import BATCH_PARTITIONS_PER_RUN
+from ionic_assets.lib.runner import load_definitions
+from ionic_assets.science.protocols import load_protocol
+
+MD_KEY = dg.AssetKey(["sevenn_0", "md_trajectories"])
+
+
+def _md_rows(home):
+    with duckdb.connect(str(home / "ionic.duckdb"), read_only=True) as conn:
+        return conn.execute("SELECT * FROM md_trajectories ORDER BY temperature_K").df()
+
+
+@pytest.mark.slow
+def test_cli_smoke_run_goes_through_the_batched_engine(home, monkeypatch, capsys):
+    monkeypatch.setenv("IONIC_ASSETS_MD_ENGINE", "torch-sim")
+    argv = ["run", "--methods", "sevenn-0", "--protocol", "smoke"]
+    rc = main([*argv, "--materials", "gvd", "--temperatures", "1000"])
+    assert rc == 0, capsys.readouterr().err
+    row = _md_rows(home).iloc[0]
+    assert row["engine"] == "torch-sim" and row["stop_reason"] == "max_duration"
+    assert row["n_frames"] == load_protocol("smoke").n_frames
+    assert row["simulated_ps"] == pytest.approx(load_protocol("smoke").duration_ps)
+    assert '"integrator": "torch_sim.integrators.nvt.nvt_nose_hoover_step"' in row["provenance"]
+
+
+@pytest.mark.slow
+def test_one_run_materializes_many_partitions_with_their_own_metadata_and_checks(
+    home, instance, monkeypatch
+):
+    monkeypatch.setenv("IONIC_ASSETS_PROTOCOL", "smoke")
+    monkeypatch.setenv("IONIC_ASSETS_MD_ENGINE", "torch-sim")
+    add_partition_keys(instance, ["gvd"], ["900", "1000"])
+    defs = load_definitions()
+    for asset, partition in (("obelix_subset", None), ("supercells", "gvd")):
+        dg.materialize(defs.assets, selection=[asset], partition_key=partition,
+                       instance=instance, resources=dict(defs.resources))  # fmt: skip
+    policy = defs.get_assets_def(MD_KEY).backfill_policy
+    assert policy.max_partitions_per_run == BATCH_PARTITIONS_PER_RUN
+    result = dg.materialize(
+        assets=defs.assets,
+        selection=[MD_KEY],
+        instance=instance,
+        resources=dict(defs.resources),
+        tags={
+            "dagster/asset_partition_range_start": "gvd|1000",
+            "dagster/asset_partition_range_end": "gvd|900",
+        },
+    )
+    assert result.success
+    events = result.get_asset_materialization_events()
+    by_partition = {e.partition: e.materialization.metadata for e in events}
+    assert set(by_partition) == {"gvd|900", "gvd|1000"}
+    for metadata in by_partition.values():
+        assert metadata["engine"].value == "torch-sim"
+        assert metadata["n_frames"].value == load_protocol("smoke").n_frames
+    checks = result.get_asset_check_evaluations()
+    assert {c.partition for c in checks} == {"gvd|900", "gvd|1000"}
+    rows = _md_rows(home)
+    assert list(rows["temperature_K"]) == [900.0, 1000.0]
