@@ -86,6 +86,9 @@ def measure(model, cells, steps: int, workdir: Path) -> dict:
         for i, (material, atoms) in enumerate(cells)
     ]
     atom_steps = steps * sum(len(s.atoms) for s in systems)
+    warm = replace(systems[0], trajectory_path=workdir / "warm-up.h5")
+    run_batch([warm], model, protocol(1))  # first calls compile kernels: not timed
+    run_nvt(warm.atoms, model, protocol(1), warm.temperature_K, 1, workdir / "warm-up-ase.h5")
     start = time.perf_counter()
     for s in systems:
         run_nvt(s.atoms, model, protocol(steps), s.temperature_K, s.seed, s.trajectory_path)
