@@ -53,7 +53,7 @@ DAGSTER_HOME = Variable(
     "`$IONIC_ASSETS_HOME/dagster` for the CLI", "path",
 )  # fmt: skip
 PROTOCOL = Variable(
-    "IONIC_ASSETS_PROTOCOL", "MD protocol used when a run does not say (`paper`, `smoke`)",
+    "IONIC_ASSETS_PROTOCOL", "MD protocol used when a run does not say (`paper`, `adaptive`, `smoke`)",
     "`paper`", "name",
 )  # fmt: skip
 METHODS_FILE = Variable(

@@ -4,7 +4,12 @@ a failing system leaves alone, a memory split changes nothing."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +24,7 @@ from ionic_assets.science.random_mace import write_random_mace_model
 from ionic_assets.science.trajectory_store import read_provenance, read_trajectory
 from ionic_assets_tests.science._md_helpers import Interrupt, li3n, short_protocol
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Random weights make forces large: loose temperature guard, 1 fs steps.
 PROTOCOL = {
     "timestep_fs": 1.0,
@@ -32,9 +38,23 @@ PROTOCOL = {
 
 
 @pytest.fixture(scope="module")
-def mace(tmp_path_factory):
-    path = write_random_mace_model(tmp_path_factory.mktemp("mace") / "random.model")
-    return build_calculator(ModelSpec("mace", path=str(path)), "cpu")
+def mace_path(tmp_path_factory):
+    return write_random_mace_model(tmp_path_factory.mktemp("mace") / "random.model")
+
+
+@pytest.fixture(scope="module")
+def mace(mace_path):
+    return build_calculator(ModelSpec("mace", path=str(mace_path)), "cpu")
+
+
+# The batch of `run` in a process of its own, to SIGKILL: python -c KILLABLE MODEL DIR
+KILLABLE = """
+import sys
+from pathlib import Path
+from ionic_assets.science.forcefields import ModelSpec, build_calculator
+from ionic_assets_tests.science.test_batched import run
+run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
+"""
 
 
 def systems(tmp_path, sizes=((2, 2, 2), (2, 2, 3)), temperatures=(600.0, 900.0)):
@@ -88,6 +108,25 @@ def test_interrupted_batch_resumes_every_system_bitwise(tmp_path, mace, referenc
         )
     again = run(tmp_path, mace)  # finished: the stored results, nothing computed
     assert [o.to_dict() for o in again] == [o.to_dict() for o in outcomes]
+
+
+def test_sigkilled_batch_resumes_every_system_bitwise(tmp_path, mace, mace_path, reference):
+    ref_dir, _ = reference
+    command = [sys.executable, "-c", KILLABLE, str(mace_path), str(tmp_path)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT)
+    ckpt = tmp_path / "s1.h5.ckpt"  # the last system to write a checkpoint at a step
+    while not ckpt.exists() and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    step = load_checkpoint(ckpt)[1]["state"]["step"]
+    assert 0 < step < 60, "the batch finished before it could be killed"
+    outcomes = run(tmp_path, mace)
+    for i, outcome in enumerate(outcomes):
+        assert outcome.n_invocations == 2
+        np.testing.assert_array_equal(
+            positions(tmp_path / f"s{i}.h5"), positions(ref_dir / f"s{i}.h5")
+        )
 
 
 def test_memory_split_runs_every_system_and_changes_only_rounding(tmp_path, mace, reference):

@@ -10,6 +10,8 @@ on one CPU core. The thermostats differ by design in the degrees of freedom they
 canonical value.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from ase import units
@@ -83,3 +85,29 @@ def test_same_diffusion_coefficient_within_uncertainty(runs):
     half_widths = [(e.D_ci95_cm2_s[1] - e.D_ci95_cm2_s[0]) / 2 for e in (ase_D, ts_D)]
     assert abs(ase_D.D_cm2_s - ts_D.D_cm2_s) < np.hypot(*half_widths)
     assert ase_D.msd_max_A2 > 20 and ts_D.msd_max_A2 > 20
+
+
+@pytest.mark.slow
+def test_adaptive_batch_stops_each_system_for_its_own_reason(tmp_path):
+    """The liquid converges, a cold crystal stops as non-diffusive; both leave the batch
+    before the 10 ps maximum, with their reason and simulated time recorded."""
+    import torch
+    from torch_sim.models.lennard_jones import LennardJonesModel
+
+    adaptive = {"evaluate_every_ps": 2.0, "min_duration_ps": 4.0, "non_diffusive_after_ps": 4.0}
+    protocol = replace(PROTOCOL, diffusion_fit_start_ps=0.5, adaptive=adaptive)
+    crystal = bulk("Cu", "fcc", a=2 ** (2 / 3) * SIGMA_A, cubic=True).repeat(3)  # rho* = 1
+    crystal.numbers[:] = 3
+    calculator = LennardJones(sigma=SIGMA_A, epsilon=EPSILON_EV, rc=CUTOFF_A, smooth=False)
+    model = LoadedModel(calculator, "cpu", {"family": "lennard-jones"}, frozenset({3}))
+    ts_model = LennardJonesModel(
+        sigma=SIGMA_A, epsilon=EPSILON_EV, cutoff=CUTOFF_A, dtype=torch.float64
+    )
+    systems = [
+        System(lj_fluid(), TEMPERATURE_K, 5, tmp_path / "liquid.h5"),
+        System(crystal, 0.3 * EPSILON_EV / units.kB, 5, tmp_path / "crystal.h5"),
+    ]
+    liquid, solid = run_batch(systems, model, protocol, ts_model=ts_model)
+    assert (liquid.stop_reason, solid.stop_reason) == ("converged", "non_diffusive")
+    assert solid.simulated_ps == pytest.approx(4.0) and liquid.simulated_ps < 10.0
+    assert read_trajectory(liquid.trajectory_path).time_ps[-1] == pytest.approx(liquid.simulated_ps)
