@@ -52,13 +52,13 @@ def test_one_run_materializes_many_partitions_with_their_own_metadata_and_checks
         instance=instance,
         resources=dict(defs.resources),
         tags={
-            "dagster/asset_partition_range_start": "gvd|1000",
-            "dagster/asset_partition_range_end": "gvd|900",
+            "dagster/asset_partition_range_start": "gvd|900",  # in the order keys were added
+            "dagster/asset_partition_range_end": "gvd|1000",
         },
     )
     assert result.success
     events = result.get_asset_materialization_events()
-    by_partition = {e.partition: e.materialization.metadata for e in events}
+    by_partition = {e.materialization.partition: e.materialization.metadata for e in events}
     assert set(by_partition) == {"gvd|900", "gvd|1000"}
     for metadata in by_partition.values():
         assert metadata["engine"].value == "torch-sim"
