@@ -5,8 +5,8 @@ One asset per method in config/methods.yaml (a factory, so a new method needs no
     mlip      builds the force model (`science.forcefields`) once per run and runs the
               protocol on the stored supercells of all the run's partitions with the engine
               `science.batched` chooses (torch-sim batched, or the ASE runner one by one);
-              a backfill puts up to BATCH_PARTITIONS_PER_RUN partitions in one run (with
-              replicas, each partition's replicas run one after another, as DFT)
+              a run with several partitions batches them all (with replicas, each
+              partition's replicas run one after another, as DFT)
     dft       the same NVT runner driving a DFT engine (`science.dft.load_dft_method`), with a
               checkpoint every step (`cadence` in methods.yaml) and the engine's restart files
               in `<T>K.dft/` beside the trajectory
@@ -56,11 +56,6 @@ COST_COLUMNS = (
 #: Framework RMS displacement (Å) above which a run is flagged as possibly melted.
 MELTING_RMSD_A = 1.5
 KIND_LABELS = {"mlip": "NVT MD", "dft": "Ab initio NVT MD", "imported": "Imported MD"}
-#: Partitions of an MLIP backfill per run (one run = one process = one GPU pod): the paper's
-#: 21 materials x 5 temperatures, about one GPU-hour batched. Within a run the batch is split
-#: by measured device memory (science/batched/autobatch.py); the cap bounds a pod's wall time
-#: and lets a cluster with several GPUs run several pods at once.
-BATCH_PARTITIONS_PER_RUN = 105
 
 
 def trajectory_relpath(
@@ -411,7 +406,9 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         pool=pool_of(method),
         # One run materializes many partitions for a batchable force model; DFT and imported
         # trajectories keep one partition per run (a pod sized for one DFT system).
-        backfill_policy=dg.BackfillPolicy.multi_run(BATCH_PARTITIONS_PER_RUN) if batched else None,
+        # Not yet: a run of two SevenNet partitions did not finish in 20 min in the test (issue
+        # 15, test_batched_md.py); until that is found, a backfill keeps one partition per run.
+        backfill_policy=None,
         check_specs=[
             dg.AssetCheckSpec(
                 MELTING_CHECK,
