@@ -53,8 +53,8 @@ DAGSTER_HOME = Variable(
     "`$IONIC_ASSETS_HOME/dagster` for the CLI", "path",
 )  # fmt: skip
 PROTOCOL = Variable(
-    "IONIC_ASSETS_PROTOCOL", "MD protocol used when a run does not say (`paper`, `adaptive`, `smoke`)",
-    "`paper`", "name",
+    "IONIC_ASSETS_PROTOCOL",
+    "MD protocol used when a run does not say (`paper`, `adaptive`, `smoke`)", "`paper`", "name",
 )  # fmt: skip
 METHODS_FILE = Variable(
     "IONIC_ASSETS_METHODS_FILE", "another methods file with the layout of `config/methods.yaml`",

@@ -7,8 +7,8 @@ import duckdb
 import pytest
 
 from ionic_assets.cli import main
+from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
-from ionic_assets.lib.runner import load_definitions
 from ionic_assets.science.protocols import load_protocol
 
 MD_KEY = dg.AssetKey(["sevenn_0", "md_trajectories"])
@@ -32,7 +32,6 @@ def test_cli_smoke_run_goes_through_the_batched_engine(home, monkeypatch, capsys
     assert '"integrator": "torch_sim.integrators.nvt.nvt_nose_hoover_step"' in row["provenance"]
 
 
-@pytest.mark.skip(reason="a run of two partitions did not finish in 20 min: under investigation")
 @pytest.mark.slow
 def test_one_run_materializes_many_partitions_with_their_own_metadata_and_checks(
     home, instance, monkeypatch
