@@ -1,9 +1,12 @@
 """`ionic-assets run`: materialize a selection of the asset graph in-process, in graph order.
 
 The order is the graph's own: Dagster's topological order of the selected assets, cut into
-stages of consecutive assets that share a partitions definition; each stage is one Dagster run
-per partition key (recorded in the instance, so the UI shows it), holding every asset of the
-stage. A new asset needs no change here. Work downstream of a failure is not attempted: a
+stages of consecutive assets that share a partitions definition and backfill policy; each stage
+is one Dagster run per partition key (recorded in the instance, so the UI shows it), holding
+every asset of the stage. A stage whose backfill policy takes many partitions per run (a
+batchable force model's MD, one batch) runs as a backfill would: one run per range of
+consecutive partition keys, at most the policy's maximum each. A new asset needs no change
+here. Work downstream of a failure is not attempted: a
 partition whose upstream partitions in this command all failed or were skipped is reported as
 skipped (an Arrhenius fit still runs on the temperatures that succeeded).
 """
@@ -26,7 +29,12 @@ from ionic_assets.defs.materials.partitions import (
     temperature_partitions,
 )
 from ionic_assets.lib import settings
-from ionic_assets.lib.metadata import ON_DEMAND_TAG
+from ionic_assets.lib.metadata import (
+    FAILED_PARTITIONS,
+    ON_DEMAND_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+)
 from ionic_assets.lib.methods import check_runnable, get_methods
 from ionic_assets.science import obelix
 from ionic_assets.science.errors import InputError
@@ -65,22 +73,74 @@ def label(asset: str, partition: str | None) -> str:
 
 @dataclass(frozen=True)
 class Stage:
-    """Consecutive assets in topological order with one partitions definition."""
+    """Consecutive assets in topological order with one partitions definition and the most
+    partitions one run of them takes (1, Dagster's default; None: all)."""
 
     keys: tuple[dg.AssetKey, ...]
     partitions_def: dg.PartitionsDefinition | None
+    partitions_per_run: int | None = 1
 
 
 def plan_stages(graph, selected: set[dg.AssetKey]) -> list[Stage]:
-    """The selected assets in the graph's topological order, cut where the partitions change."""
+    """The selected assets in the graph's topological order, cut where the partitions or the
+    partitions per run change."""
     ordered = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level)]
     ordered = [k for k in ordered if k in selected]
     stages = []
-    for partitions_def, keys in itertools.groupby(
-        ordered, key=lambda k: graph.get(k).partitions_def
+    for (partitions_def, per_run), keys in itertools.groupby(
+        ordered, key=lambda k: (graph.get(k).partitions_def, _partitions_per_run(graph.get(k)))
     ):
-        stages.append(Stage(tuple(keys), partitions_def))
+        stages.append(Stage(tuple(keys), partitions_def, per_run))
     return stages
+
+
+def _partitions_per_run(node) -> int | None:
+    policy = node.backfill_policy
+    return 1 if policy is None or node.partitions_def is None else policy.max_partitions_per_run
+
+
+def partition_ranges(partitions_def, chosen: list[str], most: int | None, instance) -> list:
+    """`chosen` keys as the key lists of as few runs as Dagster's ranges allow, at most `most`
+    keys each. A run names a range by its two ends and takes every key between them (for two
+    dimensions, the rectangle of each dimension's range), so, as a backfill does, one value of
+    one dimension is held and the other runs over consecutive chosen keys; of the two ways to
+    do so, the one with fewer runs."""
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        ordered = partitions_def.get_partition_keys()
+        wanted = set(chosen)
+        if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
+            groups = [ordered]
+        else:
+            groups = min(
+                (_lines(ordered, wanted, dim.name) for dim in partitions_def.partitions_defs),
+                key=lambda lines: len(_runs(lines, wanted, most)),
+            )
+        return _runs(groups, wanted, most)
+
+
+def _lines(ordered: list, wanted: set, held: str) -> list[list]:
+    """The keys in definition order, one list per value of dimension `held` that is chosen."""
+    lines: dict[str, list] = {}
+    for key in ordered:
+        lines.setdefault(key.keys_by_dimension[held], []).append(key)
+    return [line for line in lines.values() if wanted.intersection(line)]
+
+
+def _runs(lines: list[list], wanted: set, most: int | None) -> list[list]:
+    """Consecutive chosen keys of each line, cut at every key not chosen and every `most`."""
+    runs = []
+    for line in lines:
+        current: list = []
+        for key in line:
+            if key in wanted and (most is None or len(current) < most):
+                current.append(key)
+                continue
+            if current:
+                runs.append(current)
+            current = [key] if key in wanted else []
+        if current:
+            runs.append(current)
+    return runs
 
 
 def _dimensions(partitions_def, partition) -> dict[str, str]:
@@ -169,8 +229,12 @@ class BenchmarkRun:
         selection -= dg.AssetSelection.tag(ON_DEMAND_TAG, "true")
         self._jobs: dict[frozenset, dg.JobDefinition] = {}
         for stage in plan_stages(graph, selection.resolve(graph)):
-            for partition in _partition_keys(stage.partitions_def, chosen):
-                self._run_partition(graph, stage, partition)
+            partitions = _partition_keys(stage.partitions_def, chosen)
+            if stage.partitions_per_run == 1:
+                for partition in partitions:
+                    self._run_partition(graph, stage, partition)
+            else:
+                self._run_ranges(graph, stage, partitions)
         return self.failures
 
     @property
@@ -192,27 +256,56 @@ class BenchmarkRun:
                 return True
         return False
 
-    def _run_partition(self, graph, stage: Stage, partition) -> None:
+    def _runnable(self, graph, stage: Stage, partition) -> list[dg.AssetKey]:
+        """The stage's assets to run for `partition`; the others are recorded as skipped."""
         keys = []
         for key in stage.keys:  # in topological order: a skip is seen by the assets below it
             if self._skipped(graph, key, stage.partitions_def, partition):
                 self._record(Outcome(key.to_user_string(), partition, "skipped", 0.0, SKIPPED))
             else:
                 keys.append(key)
+        return keys
+
+    def _run_partition(self, graph, stage: Stage, partition) -> None:
+        keys = self._runnable(graph, stage, partition)
         if not keys:
             return
-        self._events, self._partition = StepEvents(), partition
-        events = self._events
-        result = self._job(frozenset(keys)).execute_in_process(
+        result = self._execute(keys, partition, {"partition_key": partition})
+        for key in sorted(keys, key=stage.keys.index):
+            self._record(_outcome(result, key, partition, self._events))
+        self._report_warnings()
+
+    def _run_ranges(self, graph, stage: Stage, partitions: list) -> None:
+        """One run per range of consecutive partitions with the same assets to run."""
+        by_keys: dict[tuple, list] = {}
+        for partition in partitions:
+            keys = tuple(self._runnable(graph, stage, partition))
+            if keys:
+                by_keys.setdefault(keys, []).append(str(partition))
+        for keys, chosen in by_keys.items():
+            per_run = stage.partitions_per_run
+            for part in partition_ranges(stage.partitions_def, chosen, per_run, self.instance):
+                tags = {RANGE_START_TAG: part[0], RANGE_END_TAG: part[-1]}
+                result = self._execute(list(keys), f"{part[0]}..{part[-1]}", {"tags": tags})
+                for key in keys:
+                    for outcome in _range_outcomes(result, key, part, self._events):
+                        self._record(outcome)
+                self._report_warnings()
+
+    def _execute(self, keys: list[dg.AssetKey], where: str, target: dict):
+        """One in-process run of `keys` for the partition or range in `target`."""
+        self._events, self._partition = StepEvents(), where
+        tags = {"ionic-assets/launched-by": "cli", **target.pop("tags", {})}
+        return self._job(frozenset(keys)).execute_in_process(
             run_config=self._run_config(frozenset(keys)),
             instance=self.instance,
-            partition_key=partition,
             raise_on_error=False,
-            tags={"ionic-assets/launched-by": "cli"},
+            tags=tags,
+            **target,
         )
-        for key in sorted(keys, key=stage.keys.index):
-            self._record(_outcome(result, key, partition, events))
-        for line in events.warnings:
+
+    def _report_warnings(self) -> None:
+        for line in self._events.warnings:
             self._report(f"warning: {line}")
 
     def _job(self, keys: frozenset) -> dg.JobDefinition:
@@ -330,6 +423,36 @@ def _outcome(result, key: dg.AssetKey, partition, events: StepEvents) -> Outcome
         if event.is_step_failure:
             return Outcome(asset, partition, "failed", wall, failure_message(event))
     return Outcome(asset, partition, "skipped", 0.0, SKIPPED)
+
+
+def _range_outcomes(result, key: dg.AssetKey, partitions: list[str], events: StepEvents):
+    """Each partition's outcome of a run over a range: done where the step materialized it,
+    else failed with its own cause (the step's `failed_partitions`) or skipped."""
+    step = key.to_python_identifier()
+    wall = (events.ended.get(step, 0.0) - events.started.get(step, 0.0)) / len(partitions)
+    asset = key.to_user_string()
+    done = {
+        event.event_specific_data.materialization.partition
+        for event in result.all_events
+        if event.step_key == step and event.is_step_materialization
+    }
+    failure = next((e for e in result.all_events if e.step_key == step and e.is_step_failure), None)
+    causes = _failed_partitions(failure)
+    for partition in partitions:
+        if partition in done:
+            yield Outcome(asset, partition, "done", wall)
+        elif failure is not None:
+            yield Outcome(asset, partition, "failed", wall,
+                          causes.get(partition) or failure_message(failure))  # fmt: skip
+        else:
+            yield Outcome(asset, partition, "skipped", 0.0, SKIPPED)
+
+
+def _failed_partitions(failure) -> dict[str, str]:
+    """{partition: cause} a step failure lists in its `failed_partitions` metadata."""
+    data = failure.step_failure_data.user_failure_data if failure is not None else None
+    entry = data.metadata.get(FAILED_PARTITIONS) if data is not None else None
+    return dict(entry.value) if entry is not None else {}
 
 
 def failure_message(event) -> str:

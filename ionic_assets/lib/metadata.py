@@ -16,3 +16,12 @@ def scalars(row: dict, keys) -> dict:
 
 #: Tag of an asset materialized only when asked for (costly), which `ionic-assets run` leaves out.
 ON_DEMAND_TAG = "ionic-assets/on-demand"
+
+#: Metadata of a step failure over several partitions: {partition: its one-line cause}.
+FAILED_PARTITIONS = "failed_partitions"
+#: Dagster's run tags naming the first and last partition of a run over a range (a backfill's
+#: multi-partition run); Dagster 1.13 has no public constant for them.
+RANGE_START_TAG, RANGE_END_TAG = (
+    "dagster/asset_partition_range_start",
+    "dagster/asset_partition_range_end",
+)

@@ -19,6 +19,7 @@ import yaml
 
 from ionic_assets.lib import settings
 from ionic_assets.science import dft, forcefields, protocols
+from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
 from ionic_assets.science.errors import InputError
 
 DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
@@ -77,6 +78,11 @@ class Method:
         if self.kind == "mlip":
             return str(self.settings["model"]["family"])
         return str(self.settings["engine"]) if self.kind == "dft" else "imported"
+
+    @property
+    def batchable(self) -> bool:
+        """Whether its MD can run batched with torch-sim (its package ships a wrapper)."""
+        return self.kind == "mlip" and self.engine in BATCHABLE_FAMILIES
 
     def imported(self, material_id: str, temperature_K: float) -> ImportedTrajectory:
         """The registered trajectory of a partition; InputError if there is none."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ionic_assets.science import protocols
+from ionic_assets.science.errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,6 +161,13 @@ MD_ENGINE = Variable(
     "`auto`",
     "name",
 )
+MD_PARTITIONS_PER_RUN = Variable(
+    "IONIC_ASSETS_MD_PARTITIONS_PER_RUN",
+    "most partitions of a batchable force model's `md_trajectories` one backfill run (one "
+    "batch, one GPU pod) takes; the paper's 21 materials x 5 temperatures by default",
+    "`105`",
+    "count",
+)
 BROWSER_PATH = Variable(
     "BROWSER_PATH", "Chrome/Chromium executable for PNG export (kaleido's variable)",
     "Debian's `chromium`, else choreographer's search", "path",
@@ -170,7 +178,7 @@ VARIABLES: tuple[Variable, ...] = (
     EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
     WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, *S3_CREDENTIALS.values(),
-    FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, BROWSER_PATH,
+    FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, MD_PARTITIONS_PER_RUN, BROWSER_PATH,
 )  # fmt: skip
 
 
@@ -205,6 +213,14 @@ def methods_file(default: Path) -> Path:
 
 def md_engine() -> str:
     return MD_ENGINE.read() or "auto"
+
+
+def md_partitions_per_run() -> int:
+    """IONIC_ASSETS_MD_PARTITIONS_PER_RUN, a whole number >= 1."""
+    value = MD_PARTITIONS_PER_RUN.read() or "105"
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"{MD_PARTITIONS_PER_RUN.name}: a whole number >= 1, not {value!r}")
+    return int(value)
 
 
 def load_md_protocol(

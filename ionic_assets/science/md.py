@@ -244,7 +244,7 @@ class Recorder:
         self.atoms = atoms.copy()  # numbers, cell and the positions the guards look at
         self.protocol, self.temperature_K = protocol, float(temperature_K)
         self.seed, self.path = int(seed), Path(path)
-        self.ckpt = self.path.with_name(self.path.name + ".ckpt")
+        self.ckpt = checkpoint_path(self.path)
         self.model_identity, self.device, self.engine = model_identity, device, engine
         self.integrator_state, self.on_checkpoint = integrator_state, on_checkpoint
         self.framework = np.flatnonzero(atoms.numbers != LI)
@@ -257,10 +257,13 @@ class Recorder:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def begin(self, positions_A: np.ndarray, provenance: dict) -> dict | MDResult | None:
+    def begin(
+        self, positions_A: np.ndarray, provenance: dict, resume_step: int | None = None
+    ) -> dict | MDResult | None:
         """The stored result of a finished run, the integrator arrays to resume from, or None
-        after starting afresh (trajectory file created, frame 0 buffered)."""
-        checkpoint = load_checkpoint(self.ckpt)
+        after starting afresh (trajectory file created, frame 0 buffered). `resume_step`:
+        resume from the checkpoint of that step when it is kept (see `load_checkpoint`)."""
+        checkpoint = load_checkpoint(self.ckpt, resume_step)
         if checkpoint is None:
             self._start_fresh(positions_A, provenance)
             arrays = None
@@ -702,17 +705,33 @@ def write_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> N
         ) from exc
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
-    """The latest valid checkpoint (falling back to .prev), or None if there is none."""
+def load_checkpoint(
+    path: Path, step: int | None = None
+) -> tuple[dict[str, np.ndarray], dict] | None:
+    """The latest valid checkpoint (falling back to .prev), or None if there is none. With
+    `step`: the one of that step if either file holds it (a batch resumes all its systems from
+    one step, `science.batched.runner`), else the latest."""
+    valid = []
     for candidate in (path, _previous(path)):
         if not candidate.exists():
             continue
         loaded = _read_checkpoint(candidate)
-        if loaded is not None:
+        if loaded is None:
+            warnings.warn(f"checkpoint {candidate} is corrupt; using the one before", stacklevel=3)
+            candidate.unlink()  # so the next rotation does not keep it as the fallback
+            continue
+        if step is None or loaded[1]["state"]["step"] == step:
             return loaded
-        warnings.warn(f"checkpoint {candidate} is corrupt; using the one before", stacklevel=3)
-        candidate.unlink()  # so the next rotation does not keep it as the fallback
-    return None
+        valid.append(loaded)
+    return valid[0] if valid else None
+
+
+def resumable_step(path: Path) -> int | None:
+    """The step an unfinished run's latest checkpoint holds; None if none or finished."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint is None or checkpoint[1]["completed"]:
+        return None
+    return checkpoint[1]["state"]["step"]
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
@@ -726,6 +745,11 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
     with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     return arrays, json.loads(str(arrays.pop("meta")))
+
+
+def checkpoint_path(trajectory_path: Path) -> Path:
+    """Where a trajectory's checkpoint goes: beside it, `X.h5.ckpt` (the one before: `.prev`)."""
+    return trajectory_path.with_name(trajectory_path.name + ".ckpt")
 
 
 def _previous(path: Path) -> Path:

@@ -2,6 +2,8 @@
 smoke protocol, Li3N (gvd) at two temperatures; from the command line and as one Dagster run
 materializing several partitions, as a backfill's run does."""
 
+import json
+
 import dagster as dg
 import duckdb
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from ionic_assets.cli import main
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
+from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
+from ionic_assets.science.batched.thermostat import INTEGRATOR
 from ionic_assets.science.protocols import load_protocol
 
 MD_KEY = dg.AssetKey(["sevenn_0", "md_trajectories"])
@@ -20,16 +24,32 @@ def _md_rows(home):
 
 
 @pytest.mark.slow
-def test_cli_smoke_run_goes_through_the_batched_engine(home, monkeypatch, capsys):
+def test_cli_smoke_run_goes_through_the_batched_engine_in_one_run(home, instance, monkeypatch,
+                                                                   capsys):  # fmt: skip
     monkeypatch.setenv("IONIC_ASSETS_MD_ENGINE", "torch-sim")
-    argv = ["run", "--methods", "sevenn-0", "--protocol", "smoke"]
-    rc = main([*argv, "--materials", "gvd", "--temperatures", "1000"])
-    assert rc == 0, capsys.readouterr().err
-    row = _md_rows(home).iloc[0]
-    assert row["engine"] == "torch-sim" and row["stop_reason"] == "max_duration"
-    assert row["n_frames"] == load_protocol("smoke").n_frames
-    assert row["simulated_ps"] == pytest.approx(load_protocol("smoke").duration_ps)
-    assert '"integrator": "torch_sim.integrators.nvt.nvt_nose_hoover_step"' in row["provenance"]
+    argv = ["run", "--methods", "sevenn-0", "--protocol", "smoke", "--materials", "gvd"]
+    rc = main([*argv, "--temperatures", "800,900"])  # consecutive keys: one range
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    rows = _md_rows(home)
+    assert list(rows["temperature_K"]) == [800.0, 900.0]
+    for _, row in rows.iterrows():
+        assert row["engine"] == "torch-sim" and row["stop_reason"] == "max_duration"
+        assert row["n_frames"] == load_protocol("smoke").n_frames
+        assert row["simulated_ps"] == pytest.approx(load_protocol("smoke").duration_ps)
+        provenance = json.loads(row["provenance"])
+        assert provenance["integrator"]["integrator"] == INTEGRATOR
+        assert provenance["engine_choice"]["engine"] == "torch-sim"
+    md_runs = [
+        r for r in instance.get_runs()
+        if MD_KEY in (r.asset_selection or ()) and r.tags.get(RANGE_START_TAG)
+    ]  # fmt: skip
+    assert [(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in md_runs] == [
+        ("gvd|800", "gvd|900")
+    ]
+    assert "sevenn_0/md_trajectories gvd|800: done" in out.out
+    assert "sevenn_0/md_trajectories gvd|900: done" in out.out
+    assert "sevenn_0/md_trajectories gvd|800..gvd|900: MD engine: torch-sim" in out.out
 
 
 @pytest.mark.slow
@@ -49,8 +69,8 @@ def test_one_run_materializes_many_partitions_with_their_own_metadata_and_checks
         instance=instance,
         resources=dict(defs.resources),
         tags={
-            "dagster/asset_partition_range_start": "gvd|900",  # in the order keys were added
-            "dagster/asset_partition_range_end": "gvd|1000",
+            RANGE_START_TAG: "gvd|900",  # in the order keys were added
+            RANGE_END_TAG: "gvd|1000",
         },
     )
     assert result.success

@@ -50,6 +50,7 @@ from ionic_assets.defs.materials.partitions import material_partitions
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import k8s_executor
 from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
+from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets_tests.conftest import SHARED_OBELIX
 from ionic_assets_tests.deploy import chart
@@ -115,10 +116,12 @@ def store_supercells(defs, materials: list[str], protocol: str) -> None:
 
 
 def launch_md_step(
-    cluster, method, monkeypatch, partition=PARTITION, run_config=None, execution=None
-):
+    cluster, method, monkeypatch, partition=PARTITION, run_config=None, execution=None,
+    partition_range=None,
+):  # fmt: skip
     """The V1Job that k8s_job_executor submits for `method`'s md_trajectories at `partition`
-    (None: a run without partition tags), in a run with `run_config` whose executor has the
+    (None: a run without partition tags; or the (first, last) keys of `partition_range`, a
+    backfill's multi-partition run), in a run with `run_config` whose executor has the
     config `execution`. Returns the step key, the run, the Job as a dict, its namespace, and what
     was logged on the step: [(level, message)]."""
     key = dg.AssetKey([method.key, "md_trajectories"])
@@ -156,6 +159,8 @@ def launch_md_step(
     )
 
     run_tags = {}
+    if partition_range is not None:
+        run_tags = dict(zip((RANGE_START_TAG, RANGE_END_TAG), partition_range, strict=True))
     if partition is not None:
         run_tags = {
             "dagster/partition": str(partition),
@@ -324,6 +329,18 @@ def test_md_trajectories_step_job(cluster, method, monkeypatch):
     assert pod["security_context"]["run_as_non_root"] is True
     assert pod["security_context"]["fs_group"] == 1000
     assert pod["service_account_name"].endswith("user-deployments")
+
+
+def test_a_batched_run_of_many_partitions_is_one_gpu_pod(cluster, monkeypatch):
+    sevenn = load_methods()["sevenn-0"]
+    assert sevenn.batchable
+    step_key, run, job, _, _ = launch_md_step(
+        cluster, sevenn, monkeypatch, partition=None, partition_range=("gvd|800", "gvd|1200")
+    )  # launch_md_step checks that exactly one Job was submitted for the step
+    assert run.tags[RANGE_END_TAG] == "gvd|1200"
+    assert step_key == "sevenn_0__md_trajectories"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
 def test_steps_run_in_the_image_of_their_engine(cluster, monkeypatch):

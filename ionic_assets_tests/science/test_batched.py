@@ -4,6 +4,7 @@ a failing system leaves alone, a memory split changes nothing."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ionic_assets.science.batched.choice import choose_engine
 from ionic_assets.science.batched.runner import run_batch
 from ionic_assets.science.batched.systems import System
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
-from ionic_assets.science.md import MDGuardError, MDResult, load_checkpoint
+from ionic_assets.science.md import MDGuardError, MDResult, load_checkpoint, resumable_step
 from ionic_assets.science.random_mace import write_random_mace_model
 from ionic_assets.science.trajectory_store import read_provenance, read_trajectory
 from ionic_assets_tests.science._md_helpers import Interrupt, li3n, short_protocol
@@ -47,12 +49,15 @@ def mace(mace_path):
     return build_calculator(ModelSpec("mace", path=str(mace_path)), "cpu")
 
 
-# The batch of `run` in a process of its own, to SIGKILL: python -c KILLABLE MODEL DIR
+# The batch of `run` in a process of its own, to SIGKILL: python -c KILLABLE MODEL DIR THREADS
+# (the test's torch thread count: another count sums forces in another order).
 KILLABLE = """
 import sys
 from pathlib import Path
+import torch
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets_tests.science.test_batched import run
+torch.set_num_threads(int(sys.argv[3]))
 run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
 """
 
@@ -90,29 +95,38 @@ def test_batch_gives_each_system_its_own_trajectory_and_result(reference):
     assert outcomes[1].wall_time_s > outcomes[0].wall_time_s
 
 
-def test_interrupted_batch_resumes_every_system_bitwise(tmp_path, mace, reference):
-    ref_dir, _ = reference
-
-    def stop_at_30(progress):
-        if progress.step == 30:
+def stop_at(step: int):
+    def stop(progress):
+        if progress.step == step:
             raise Interrupt
 
-    with pytest.raises(Interrupt):
-        run(tmp_path, mace, on_progress=stop_at_30)
-    assert load_checkpoint(tmp_path / "s0.h5.ckpt")[1]["state"]["step"] == 20
-    outcomes = run(tmp_path, mace)
+    return stop
+
+
+def assert_resumed_as_the_reference(tmp_path, ref_dir, outcomes) -> None:
+    """Every system took two invocations and wrote the uninterrupted batch's frames exactly."""
     for i, outcome in enumerate(outcomes):
         assert outcome.n_invocations == 2
         np.testing.assert_array_equal(
             positions(tmp_path / f"s{i}.h5"), positions(ref_dir / f"s{i}.h5")
         )
+
+
+def test_interrupted_batch_resumes_every_system_bitwise(tmp_path, mace, reference):
+    ref_dir, _ = reference
+    with pytest.raises(Interrupt):
+        run(tmp_path, mace, on_progress=stop_at(30))
+    assert load_checkpoint(tmp_path / "s0.h5.ckpt")[1]["state"]["step"] == 20
+    outcomes = run(tmp_path, mace)
+    assert_resumed_as_the_reference(tmp_path, ref_dir, outcomes)
     again = run(tmp_path, mace)  # finished: the stored results, nothing computed
     assert [o.to_dict() for o in again] == [o.to_dict() for o in outcomes]
 
 
 def test_sigkilled_batch_resumes_every_system_bitwise(tmp_path, mace, mace_path, reference):
     ref_dir, _ = reference
-    command = [sys.executable, "-c", KILLABLE, str(mace_path), str(tmp_path)]
+    threads = str(torch.get_num_threads())
+    command = [sys.executable, "-c", KILLABLE, str(mace_path), str(tmp_path), threads]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT)
     ckpt = tmp_path / "s1.h5.ckpt"  # the last system to write a checkpoint at a step
     while not ckpt.exists() and process.poll() is None:
@@ -121,12 +135,20 @@ def test_sigkilled_batch_resumes_every_system_bitwise(tmp_path, mace, mace_path,
     process.wait()
     step = load_checkpoint(ckpt)[1]["state"]["step"]
     assert 0 < step < 60, "the batch finished before it could be killed"
-    outcomes = run(tmp_path, mace)
-    for i, outcome in enumerate(outcomes):
-        assert outcome.n_invocations == 2
-        np.testing.assert_array_equal(
-            positions(tmp_path / f"s{i}.h5"), positions(ref_dir / f"s{i}.h5")
-        )
+    assert_resumed_as_the_reference(tmp_path, ref_dir, run(tmp_path, mace))
+
+
+def test_kill_between_two_systems_checkpoints_resumes_both_from_the_common_step(
+    tmp_path, mace, reference
+):
+    ref_dir, _ = reference
+    with pytest.raises(Interrupt):
+        run(tmp_path, mace, on_progress=stop_at(50))
+    # As if killed after s0 wrote its step-40 checkpoint and before s1 wrote its own.
+    s1 = tmp_path / "s1.h5.ckpt"
+    os.replace(s1.with_name(s1.name + ".prev"), s1)
+    assert [resumable_step(tmp_path / f"s{i}.h5.ckpt") for i in (0, 1)] == [40, 20]
+    assert_resumed_as_the_reference(tmp_path, ref_dir, run(tmp_path, mace))
 
 
 def test_memory_split_runs_every_system_and_changes_only_rounding(tmp_path, mace, reference):

@@ -51,6 +51,8 @@ def platform_env(root: Path, protocol: str = "smoke") -> dict[str, str]:
         DAGSTER_HOME=str(dagster_home),
         IONIC_ASSETS_HOME=str(home),
         IONIC_ASSETS_PROTOCOL=protocol,
+        # The batched engine for a batchable model, whatever this CPU's probe would choose.
+        IONIC_ASSETS_MD_ENGINE="torch-sim",
         # Two runs share two cores: one torch thread each (two threads each thrash badly).
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",

@@ -11,7 +11,9 @@ does what a person would, and the assertions are on what the pages show:
    arrhenius_fits and benchmark_table refresh with the extra point;
 3. see the failed msd_reliable checks with their MSD, and the same count in the benchmark table;
 4. the lineage: one chain per method with descriptions, owners, groups and kinds on the nodes,
-   and the metadata of the materializations (cost, model identity, protocol, plots).
+   and the metadata of the materializations (cost, model identity, protocol, plots);
+5. a batchable model (SevenNet-0): the same launch dialog, and its backfill of two partitions
+   is one run whose log shows the batched engine integrating both.
 
 The tests run in this order and build on each other. Screenshots go to test-output/ui/.
 """
@@ -48,6 +50,8 @@ METHOD = "chgnet"
 # Flow 1: one material at two temperatures; flow 2: a new temperature for two materials.
 FIRST_MATERIALS, FIRST_TEMPERATURES = ["gvd"], ["1000", "1200"]
 NEW_TEMPERATURE, NEW_MATERIALS = "1300", ["gvd", "fft"]
+# Flow 5: a batchable model at two consecutive temperature keys (one partition range).
+BATCHED_METHOD, BATCHED_TEMPERATURES = "sevenn_0", ["1200", NEW_TEMPERATURE]
 # Bounds, not expectations: a chain (MD, estimates, fit, table) takes 2-3 minutes on 2 cores.
 CHAIN_TIMEOUT_S = 600
 RUN_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -138,6 +142,17 @@ def reload_until(page: Page, url: str, check, timeout_s: float, what: str):
     return wait_for(attempt, timeout_s, what, interval_s=5)
 
 
+def backfill_runs(n_runs: int):
+    """Whether a backfill's runs tab lists `n_runs` runs."""
+
+    def listed(p: Page):
+        links = p.get_by_role("link").filter(has_text=RUN_ID)
+        links.first.wait_for(timeout=10_000)
+        return links.count() == n_runs
+
+    return listed
+
+
 def benchmark_rows(page: Page) -> dict[str, dict[str, str]]:
     """benchmark_table's latest materialization, as its `table` metadata shows it."""
     metadata_row(page, "table").first.wait_for(timeout=10_000)
@@ -167,12 +182,7 @@ def test_1_materialize_md_from_the_ui_and_downstream_follows(platform, page):
     runs_url = f"{url}/runs/b/{backfill}?tab=runs"
     n_runs = len(FIRST_MATERIALS) * len(FIRST_TEMPERATURES)
 
-    def backfill_runs(p: Page):
-        links = p.get_by_role("link").filter(has_text=RUN_ID)
-        links.first.wait_for(timeout=10_000)
-        return links.count() == n_runs
-
-    reload_until(page, runs_url, backfill_runs, 180, "the backfill to launch its runs")
+    reload_until(page, runs_url, backfill_runs(n_runs), 180, "the backfill to launch its runs")
     for partition in (f"{FIRST_MATERIALS[0]}|{t}" for t in FIRST_TEMPERATURES):
         expect(page.get_by_text(f"partition: {partition}").first).to_be_visible()
     page.get_by_role("link").filter(has_text=RUN_ID).first.click()
@@ -391,3 +401,39 @@ def test_4_lineage_with_descriptions_owners_kinds_and_metadata(platform, page):
     metadata_row(page, "parity_plot").first.wait_for()
     parity = metadata_value(page, "parity_plot")
     assert parity.endswith("parity.html") and os.path.isfile(parity), parity
+
+
+def test_5_a_batchable_models_backfill_is_one_batched_run(platform, page):
+    url = platform.url
+    dialog = open_launch_dialog(page, url, f"{BATCHED_METHOD}/md_trajectories")
+    pick_partitions(page, dialog, "material", ["gvd"])
+    pick_partitions(page, dialog, "temperature_K", BATCHED_TEMPERATURES)
+    backfill = launch_backfill(page, dialog, len(BATCHED_TEMPERATURES))
+    runs_url = f"{url}/runs/b/{backfill}?tab=runs"
+    reload_until(page, runs_url, backfill_runs(1), 180, "the backfill to launch one run")
+    page.get_by_role("link").filter(has_text=RUN_ID).first.click()
+
+    def batch_progress(p: Page):
+        p.get_by_placeholder("Filter…").fill("running (gvd")
+        line = p.get_by_text(re.compile(r"2 running \(gvd 1200 K [\d.]+ K, gvd 1300 K"))
+        line.first.wait_for(timeout=10_000)
+        return True
+
+    reload_until(page, page.url, batch_progress, CHAIN_TIMEOUT_S, "the batch's progress")
+    shot(page, "batched-run-log")
+    rows = wait_for(
+        lambda: (r := platform.query(BATCHED_ROWS)).shape[0] == 2 and (r,),
+        CHAIN_TIMEOUT_S,
+        "both partitions' md_trajectories rows",
+        interval_s=5,
+    )[0]
+    assert list(rows.temperature_K) == [1200.0, 1300.0]
+    assert set(rows.engine) == {"torch-sim"}
+    page.goto(f"{url}/assets/{BATCHED_METHOD}/md_trajectories?view=partitions")
+    expect(page.get_by_text("Materialized (2)")).to_be_visible()
+
+
+BATCHED_ROWS = (
+    "SELECT temperature_K, engine FROM md_trajectories WHERE method = 'sevenn-0' "
+    "ORDER BY temperature_K"
+)

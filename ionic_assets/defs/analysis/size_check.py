@@ -90,10 +90,12 @@ def build_size_check(method: Method) -> dg.AssetsDefinition:
         with clear_failure():
             base_md = md_row(warehouse, method, material, temperature_K)
             _store_wider_cell(warehouse, material, width)
-            produced, _ = simulate(
-                context, method, simulation, warehouse, material, temperature_K, width
+            (outcome,) = simulate(
+                context, method, simulation, warehouse, [(material, temperature_K)], width
             )
-            produced = produced.as_row()
+            if isinstance(outcome, Exception):
+                raise outcome
+            produced = outcome[0].as_row()
             row = {
                 "method": method.name,
                 "material_id": material,

@@ -37,7 +37,19 @@ def temperature_key(value: str | float) -> str:
 
 def simulation_key(context: dg.AssetExecutionContext) -> tuple[str, float]:
     """(material, temperature in kelvin) of the partition being materialized."""
-    keys = context.partition_key.keys_by_dimension
+    return _material_and_temperature(context.partition_key)
+
+
+def simulation_keys(context: dg.AssetExecutionContext) -> list[tuple[str, float]]:
+    """(material, kelvin) of each partition of the run (several for a batched MD run)."""
+    return [
+        _material_and_temperature(simulation_partitions.get_partition_key_from_str(partition))
+        for partition in context.partition_keys
+    ]
+
+
+def _material_and_temperature(key: dg.MultiPartitionKey) -> tuple[str, float]:
+    keys = key.keys_by_dimension
     return keys["material"], temperature_K(keys["temperature_K"])
 
 

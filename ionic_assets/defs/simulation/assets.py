@@ -21,25 +21,28 @@ restart files are uploaded after every checkpoint and when it ends, and download
 starts, so a killed pod's partition resumes from its last checkpoint in the next pod.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import dagster as dg
 
 from ionic_assets.defs.materials.assets import supercells
-from ionic_assets.defs.materials.partitions import simulation_partitions, temperature_K
+from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
 from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
-from ionic_assets.lib.metadata import scalars
+from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
+from ionic_assets.lib.storage import SimulationFiles
 from ionic_assets.lib.warehouse import Warehouse, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
-from ionic_assets.science.batched.dispatch import run_systems
+from ionic_assets.science.batched.dispatch import progress_line, run_systems
+from ionic_assets.science.batched.runner import ENGINE
 from ionic_assets.science.batched.systems import System
 from ionic_assets.science.batched.thermostat import integrator_settings
 from ionic_assets.science.dft import load_dft_method
@@ -75,27 +78,16 @@ def n_replicas(method: Method, protocol: protocols.Protocol) -> int:
     return n
 
 
-def _progress_logger(context: dg.AssetExecutionContext):
+def _progress_logger(context: dg.AssetExecutionContext, label: str = ""):
     def log(p: md.MDProgress) -> None:
-        eta = time.strftime("%H:%M:%S", time.gmtime(p.eta_s))
-        context.log.info(
-            f"step {p.step}/{p.n_steps}  {p.time_ps:.2f} ps  T = {p.temperature_K:.0f} K  "
-            f"{p.steps_per_s:.1f} steps/s  ETA {eta}"
-        )
+        context.log.info(f"{label}: {progress_line(p)}" if label else progress_line(p))
 
     return log
 
 
 @contextmanager
-def force_model(method: Method, atoms, workdir, device: str) -> Iterator[forcefields.LoadedModel]:
-    """The method's calculator for `atoms`; a DFT engine's process is ended afterwards."""
-    if method.kind == "mlip":
-        model = forcefields.build_calculator(
-            forcefields.ModelSpec.from_dict(method.settings["model"]), device
-        )
-        forcefields.check_elements(model, atoms)
-        yield model
-        return
+def dft_engine(method: Method, atoms, workdir) -> Iterator[forcefields.LoadedModel]:
+    """The DFT method's calculator for `atoms`; its engine's process is ended afterwards."""
     model = load_dft_method(
         method.engine, atoms, workdir, available_cpus(), method.settings.get("settings")
     )
@@ -106,53 +98,140 @@ def force_model(method: Method, atoms, workdir, device: str) -> Iterator[forcefi
             model.calculator.close()
 
 
+@dataclass
+class _Job:
+    """One trajectory to run: a replica of a partition, with its stored files."""
+
+    key: tuple[str, float]
+    cell: structures.Supercell
+    url: str
+    files: SimulationFiles
+    system: System
+
+
 def simulate(
     context: dg.AssetExecutionContext,
     method: Method,
     simulation: SimulationSettings,
     warehouse: Warehouse,
-    material_id: str,
-    temperature_K: float,
+    keys: list[tuple[str, float]],
     width_A: float | None = None,
-) -> tuple[MDTrajectoryRow, dict]:
-    """Run (or resume) the method's MD of one partition, every seed replica one after another
-    (each resumes on its own; a finished one is read back): its md_trajectories row and
-    metadata. `width_A`: a minimum cell width other than the protocol's (the size check)."""
+) -> list:
+    """Run (or resume) the method's MD of the partitions `keys` (material, kelvin) in this
+    process: one (row, metadata), or the science error that stopped it alone, per key.
+
+    Every seed replica of every partition is one trajectory. An ML potential is loaded once
+    and runs them all with the engine `science.batched` chooses (torch-sim batched, or the ASE
+    runner one after another); a DFT engine runs them one after another. A trajectory resumes
+    on its own from its last checkpoint; a finished one is read back. `width_A`: a minimum cell
+    width other than the protocol's (the size check)."""
     protocol = protocols.with_cadence(
         simulation.load_protocol(), method.settings.get("cadence", {})
     )
     min_width_A = protocol.min_cell_width_A if width_A is None else width_A
-    cell = stored_cell(warehouse, material_id, min_width_A)
+    outcomes: dict[tuple[str, float], object] = {}
+    with ExitStack() as open_files:
+        jobs = []
+        for key in keys:
+            try:
+                jobs += _jobs(method, simulation, warehouse, protocol, key, width_A, open_files)
+            except InputError as exc:
+                outcomes[key] = exc
+        results, extra = _run(context, method, simulation, protocol, jobs)
+    by_key: dict = {}
+    for job, result in zip(jobs, results, strict=True):
+        by_key.setdefault(job.key, []).append((job, result))
+    for key, runs in by_key.items():
+        failed = [r for _, r in runs if isinstance(r, Exception)]
+        outcomes[key] = failed[0] if failed else _finished(
+            method, simulation, protocol, runs, min_width_A, extra
+        )  # fmt: skip
+    return [outcomes[key] for key in keys]
+
+
+def _run(context, method: Method, simulation, protocol, jobs: list[_Job]) -> tuple[list, dict]:
+    """Each job's MDResult or error, and what to record of how they ran (the engine choice)."""
+    if not jobs:
+        return [], {}
+    if method.kind == "dft":
+        return [_run_dft(context, method, protocol, job) for job in jobs], {}
+    model = forcefields.build_calculator(
+        forcefields.ModelSpec.from_dict(method.settings["model"]), simulation.device
+    )
+    for job in jobs:
+        job.system.provenance["model"] = model.identity
+    choice, results = run_systems(
+        [job.system for job in jobs], model, protocol, engine=simulation.md_engine(),
+        log=context.log.info,
+    )  # fmt: skip
+    return results, {"engine_choice": choice.to_dict()}
+
+
+def _jobs(method, simulation, warehouse, protocol, key, width_A, open_files) -> list[_Job]:
+    """The partition's trajectories (one per seed replica), their files opened in `open_files`."""
+    material, T = key
+    min_width_A = protocol.min_cell_width_A if width_A is None else width_A
+    cell = stored_cell(warehouse, material, min_width_A)
     store = warehouse.artifacts()
-    runs = []
+    jobs = []
     for replica in range(n_replicas(method, protocol)):
         parts = (f"r{replica}" if replica else "", "" if width_A is None else f"w{width_A:g}")
         rel = trajectory_relpath(
-            method, protocol.name, material_id, temperature_K, ".".join(p for p in parts if p)
+            method, protocol.name, material, T, ".".join(p for p in parts if p)
         )
+        files = open_files.enter_context(store.simulation_files(rel))
         seed = simulation.seed + replica
-        run = _run_replica(
-            context, method, simulation, store, cell, protocol, material_id, temperature_K,
-            rel, seed,
-        )  # fmt: skip
-        runs.append((store.url(rel), seed, *run))
-    url, _, result, model, provenance = runs[0]
-    results = [r for _, _, r, _, _ in runs]
-    metadata = {
-        "model": dg.MetadataValue.json(model.identity),
-        "thermostat": dg.MetadataValue.json(
-            {"class": result.thermostat, **result.thermostat_params}
-        ),
-    }
+        provenance = {
+            "method": method.name,
+            "material_id": material,
+            "protocol": protocol.name,
+            "seed": seed,
+            "replication": list(cell.replication),
+            "packages": package_versions(),
+        }
+        label = f"{material} {T:g} K" + (f" r{replica}" if replica else "")
+        system = System(
+            structures.to_ase(cell.structure), T, seed, files.path, provenance, files.sync, label
+        )
+        jobs.append(_Job(key, cell, store.url(rel), files, system))
+    return jobs
+
+
+def _run_dft(context, method: Method, protocol, job: _Job) -> md.MDResult | Exception:
+    """One DFT trajectory; its engine (a CP2K process) ends before its files are stored."""
+    system = job.system
+    try:
+        with dft_engine(method, system.atoms, job.files.workdir) as model:
+            system.provenance["model"] = model.identity
+            return md.run_nvt(
+                system.atoms, model, protocol, system.temperature_K, system.seed,
+                system.trajectory_path, on_progress=_progress_logger(context, system.label),
+                provenance=system.provenance, on_checkpoint=system.on_checkpoint,
+            )  # fmt: skip
+    except (InputError, OSError) as exc:
+        return exc
+
+
+def _finished(method, simulation, protocol, runs, min_width_A, extra) -> tuple:
+    """A partition's md_trajectories row and metadata from its finished replicas."""
+    first_job, result = runs[0]
+    results = [r for _, r in runs]
+    cell = first_job.cell
     n_cpus = available_cpus()
     wall_time_s = sum(r.wall_time_s for r in results)
     rmsd = [r.framework_rmsd_A_max for r in results if r.framework_rmsd_A_max is not None]
+    replicas = [
+        {"seed": job.system.seed, "trajectory_path": job.url, "md": r.to_dict()} for job, r in runs
+    ]
+    provenance = {**first_job.system.provenance, **extra}
+    if result.engine == ENGINE:
+        provenance["integrator"] = integrator_settings(protocol)
     row = MDTrajectoryRow(
         method=method.name,
-        material_id=material_id,
-        temperature_K=temperature_K,
+        material_id=first_job.key[0],
+        temperature_K=first_job.key[1],
         protocol=protocol.name,
-        trajectory_path=url,
+        trajectory_path=first_job.url,
         n_frames=result.n_frames,
         n_atoms=cell.n_atoms,
         n_li=cell.n_li,
@@ -177,154 +256,22 @@ def simulate(
         simulated_ps=result.simulated_ps,
         provenance={
             **provenance,
-            "md": {**result.to_dict(), "trajectory_path": url},
-            "replicas": [
-                {"seed": s, "trajectory_path": u, "md": r.to_dict()} for u, s, r, _, _ in runs
-            ],
-        },
+            "md": {**result.to_dict(), "trajectory_path": first_job.url},
+            "replicas": replicas,
+        },  # fmt: skip
         n_replicas=len(runs),
-        replica_paths=[u for u, *_ in runs],
-        replica_seeds=[s for _, s, *_ in runs],
+        replica_paths=[job.url for job, _ in runs],
+        replica_seeds=[job.system.seed for job, _ in runs],
         min_width_A=min_width_A,
     )
-    return row, metadata
-
-
-def _run_replica(
-    context, method, simulation, store, cell, protocol, material_id, temperature_K, rel, seed
-):
-    """One trajectory of the partition: (MD result, loaded model, provenance)."""
-    atoms = structures.to_ase(cell.structure)
-    # The engine (a CP2K process) ends before the files are stored for the last time.
-    with (
-        store.simulation_files(rel) as files,
-        force_model(method, atoms, files.workdir, simulation.device) as model,
-    ):
-        provenance = {
-            "method": method.name,
-            "material_id": material_id,
-            "model": model.identity,
-            "protocol": protocol.name,
-            "seed": seed,
-            "replication": list(cell.replication),
-            "packages": package_versions(),
-        }
-        result = md.run_nvt(
-            atoms,
-            model,
-            protocol,
-            temperature_K,
-            seed,
-            files.path,
-            on_progress=_progress_logger(context),
-            provenance=provenance,
-            on_checkpoint=files.sync,
-        )
-    return result, model, provenance
-
-
-def _thermostat_metadata(result: md.MDResult) -> dict:
-    return {
+    metadata = {
+        "model": dg.MetadataValue.json(provenance["model"]),
         "thermostat": dg.MetadataValue.json(
             {"class": result.thermostat, **result.thermostat_params}
-        )
+        ),
+        **{name: dg.MetadataValue.json(value) for name, value in extra.items()},
     }
-
-
-def _md_row(
-    method, material_id, temperature_K, protocol, cell, simulation, result: md.MDResult, url,
-    provenance,
-) -> MDTrajectoryRow:  # fmt: skip
-    """The md_trajectories row of a finished run."""
-    n_cpus = available_cpus()
-    return MDTrajectoryRow(
-        method=method.name,
-        material_id=material_id,
-        temperature_K=temperature_K,
-        protocol=protocol.name,
-        trajectory_path=url,
-        n_frames=result.n_frames,
-        n_atoms=cell.n_atoms,
-        n_li=cell.n_li,
-        volume_A3=cell.volume_A3,
-        equilibration_ps=protocol.equilibration_ps,
-        diffusion_fit_start_ps=protocol.diffusion_fit_start_ps,
-        seed=simulation.seed,
-        device=result.device_name,
-        uses_gpu=result.device.startswith("cuda"),
-        n_cpus=n_cpus,
-        wall_time_s=result.wall_time_s,
-        cpu_hours=result.wall_time_s * n_cpus / 3600,
-        steps_per_s=result.steps_per_s,
-        atom_steps_per_s=result.atom_steps_per_s,
-        peak_host_memory_GiB=result.peak_host_memory_MB / 1024,
-        peak_gpu_memory_GiB=(result.peak_gpu_memory_MB or 0.0) / 1024,
-        n_invocations=result.n_invocations,
-        framework_rmsd_A=result.framework_rmsd_A_max,
-        mean_temperature_K=result.mean_temperature_K,
-        engine=result.engine,
-        stop_reason=result.stop_reason,
-        simulated_ps=result.simulated_ps,
-        provenance={**provenance, "md": {**result.to_dict(), "trajectory_path": url}},
-        n_replicas=1,
-        replica_paths=[url],
-        replica_seeds=[simulation.seed],
-        min_width_A=protocol.min_cell_width_A,
-    )
-
-
-def simulate_batch(context, method: Method, simulation: SimulationSettings, warehouse, keys):
-    """Run (or resume) the MLIP's MD of several partitions in one process, with the engine
-    `science.batched` chooses: one (row, metadata) or exception per (material, T) of `keys`."""
-    protocol = protocols.with_cadence(
-        simulation.load_protocol(), method.settings.get("cadence", {})
-    )
-    store = warehouse.artifacts()
-    spec = forcefields.ModelSpec.from_dict(method.settings["model"])
-    model = forcefields.build_calculator(spec, simulation.device)
-    outcomes: dict[tuple[str, float], object] = {}
-    jobs = []
-    with ExitStack() as files_of_run:
-        for material, T in keys:
-            try:
-                cell = stored_cell(warehouse, material, protocol.min_cell_width_A)
-            except InputError as exc:
-                outcomes[material, T] = exc
-                continue
-            rel = trajectory_relpath(method, protocol.name, material, T)
-            files = files_of_run.enter_context(store.simulation_files(rel))
-            provenance = {
-                "method": method.name,
-                "material_id": material,
-                "model": model.identity,
-                "protocol": protocol.name,
-                "seed": simulation.seed,
-                "replication": list(cell.replication),
-                "packages": package_versions(),
-            }
-            system = System(
-                structures.to_ase(cell.structure), T, simulation.seed, files.path,
-                provenance, files.sync, f"{material} {T:g} K",
-            )  # fmt: skip
-            jobs.append(((material, T), cell, rel, system))
-        choice, results = run_systems(
-            [job[3] for job in jobs], model, protocol, engine=simulation.md_engine(),
-            log=context.log.info,
-        )  # fmt: skip
-    for (key, cell, rel, system), result in zip(jobs, results, strict=True):
-        if isinstance(result, Exception):
-            outcomes[key] = result
-            continue
-        provenance = {**system.provenance, "engine_choice": choice.to_dict()}
-        if result.engine == "torch-sim":
-            provenance["integrator"] = integrator_settings(protocol)
-        row = _md_row(method, *key, protocol, cell, simulation, result, store.url(rel), provenance)
-        outcomes[key] = (row, {
-            "model": dg.MetadataValue.json(model.identity),
-            "engine_choice": dg.MetadataValue.json(choice.to_dict()),
-            **_thermostat_metadata(result),
-        })  # fmt: skip
-    return [outcomes[key] for key in keys]
+    return row, metadata
 
 
 def import_registered(
@@ -392,8 +339,6 @@ def import_registered(
 
 def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     key = dg.AssetKey([method.key, "md_trajectories"])
-    produce = import_registered if method.kind == "imported" else simulate
-    batched = method.kind == "mlip"
 
     @dg.asset(
         key=key,
@@ -404,11 +349,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         owners=["team:simulation"],
         op_tags=pod_tags(method),
         pool=pool_of(method),
-        # One run materializes many partitions for a batchable force model; DFT and imported
-        # trajectories keep one partition per run (a pod sized for one DFT system).
-        # Not yet: a run of two SevenNet partitions did not finish in 20 min in the test (issue
-        # 15, test_batched_md.py); until that is found, a backfill keeps one partition per run.
-        backfill_policy=None,
+        backfill_policy=_backfill_policy(method),
         check_specs=[
             dg.AssetCheckSpec(
                 MELTING_CHECK,
@@ -425,29 +366,32 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         simulation: SimulationSettings,
         warehouse: Warehouse,
     ):
-        keys = [_simulation_key(partition) for partition in context.partition_keys]
+        keys = simulation_keys(context)
         with clear_failure():
-            if batched and n_replicas(method, simulation.load_protocol()) == 1:
-                outcomes = simulate_batch(context, method, simulation, warehouse, keys)
-            else:  # DFT, imported (one partition per run), replicas one after another
-                outcomes = [_one(produce, context, method, simulation, warehouse, *key)
-                            for key in keys]  # fmt: skip
+            if method.kind == "imported":
+                outcomes = [_imported(context, method, simulation, warehouse, k) for k in keys]
+            else:
+                outcomes = simulate(context, method, simulation, warehouse, keys)
         yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
 
 
-def _one(produce, context, method, simulation, warehouse, material, T):
+def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
+    """A batchable force model's backfill runs many partitions per run (one batch, one GPU
+    pod); DFT, CHGNet and imported trajectories keep one partition per run (Dagster's default,
+    each its own pod, in parallel)."""
+    if not method.batchable:
+        return None
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.md_partitions_per_run())
+
+
+def _imported(context, method, simulation, warehouse, key):
     """One partition's (row, metadata), or the science error that stopped it alone."""
     try:
-        return produce(context, method, simulation, warehouse, material, T)
+        return import_registered(context, method, simulation, warehouse, *key)
     except (InputError, OSError) as exc:
         return exc
-
-
-def _simulation_key(partition: str) -> tuple[str, float]:
-    keys = simulation_partitions.get_partition_key_from_str(partition).keys_by_dimension
-    return keys["material"], temperature_K(keys["temperature_K"])
 
 
 def _report(context, warehouse, key, keys, outcomes):
@@ -460,10 +404,10 @@ def _report(context, warehouse, key, keys, outcomes):
     succeeded (the others stay unmaterialized) before the step fails.
     """
     partitions = list(context.partition_keys)
-    done, failed = [], []
+    done, failed = [], {}
     for partition, (material, T), outcome in zip(partitions, keys, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            failed.append(f"{material} {T:g} K: {outcome}")
+            failed[partition] = f"{material} {T:g} K: {outcome}"
             continue
         record, metadata = outcome
         upsert(warehouse, record)
@@ -496,7 +440,8 @@ def _report(context, warehouse, key, keys, outcomes):
     if failed:
         raise dg.Failure(
             description=f"{len(failed)} of {len(partitions)} partitions failed: "
-            + "; ".join(failed),
+            + "; ".join(failed.values()),
+            metadata={FAILED_PARTITIONS: dg.MetadataValue.json(failed)},
             allow_retries=False,
         )
 

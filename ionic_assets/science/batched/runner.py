@@ -8,12 +8,13 @@ its one-line error) and the others go on with a smaller batch.
 
 Kill and resume: all systems of a batch checkpoint at the same steps, each its own arrays
 (`state.system_arrays`), and all of them again whenever a system leaves, so a batch SIGKILLed
-at any moment resumes the same systems in the same batch from their last checkpoint and writes
-the frames an uninterrupted batch would have written. The same batch matters: a system's
-forces depend on its companions in the last bits of float32 (the merged graph sums in another
-order), so a memory split or a companion leaving changes the rounding, not the physics.
-Systems found at different steps (a kill between two systems' checkpoint writes) resume as
-separate batches, one per step.
+at any moment resumes the same systems in the same batch from the last checkpoint they all hold
+(`_common_step`) and writes the frames an uninterrupted batch would have written, on the same
+device and torch thread count. The same batch matters: a system's forces depend on its
+companions in the last bits of float32 (the merged graph sums in another order), so a memory
+split or a companion leaving changes the rounding, not the physics.
+Systems found at steps no common checkpoint reconciles (a batch whose systems started apart)
+resume as separate batches, one per step.
 
 Cost: the batch's wall time is shared among its running systems in proportion to their atoms.
 """
@@ -24,6 +25,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -87,9 +89,10 @@ def run_batch(
     ts_model = ts_model or torchsim_model(model)
     outcomes: list[Outcome | None] = [None] * len(systems)
     members = []
+    resume_step = _common_step(systems)
     for index, system in enumerate(systems):
         try:
-            member = _begin(index, system, model, protocol)
+            member = _begin(index, system, model, protocol, resume_step)
         except (InputError, StorageError) as exc:
             outcomes[index] = exc
             continue
@@ -108,7 +111,15 @@ def run_batch(
     return outcomes
 
 
-def _begin(index: int, system: System, model: LoadedModel, protocol: Protocol):
+def _common_step(systems: list[System]) -> int | None:
+    """The earliest step the unfinished systems' latest checkpoints hold. A kill between two
+    systems' checkpoint writes leaves some one checkpoint ahead; they go back to their previous
+    one (kept beside it), so all resume together, in the same batch, bit for bit."""
+    steps = [md.resumable_step(md.checkpoint_path(Path(s.trajectory_path))) for s in systems]
+    return min((s for s in steps if s is not None), default=None)
+
+
+def _begin(index: int, system: System, model: LoadedModel, protocol: Protocol, resume_step):
     """The system's member of the batch, or its stored result if it finished before."""
     forcefields.check_elements(model, system.atoms)
     member = _Member(index, system, None, None)  # type: ignore[arg-type]
@@ -125,7 +136,7 @@ def _begin(index: int, system: System, model: LoadedModel, protocol: Protocol):
         engine=ENGINE,
     )
     provenance = {**system.provenance, "integrator": thermostat.integrator_settings(protocol)}
-    begun = member.recorder.begin(system.atoms.get_positions(), provenance)
+    begun = member.recorder.begin(system.atoms.get_positions(), provenance, resume_step)
     if isinstance(begun, md.MDResult):
         return begun
     member.saved = begun
