@@ -152,9 +152,16 @@ def test_run_prints_a_line_per_stage_progress_and_a_summary(smoke_run):
         "obelix_subset", "supercells gvd", "chgnet/md_trajectories gvd|1000",
         "chgnet/diffusion_estimates gvd|1000", "chgnet/arrhenius_fits gvd", "benchmark_table",
     ]  # fmt: skip
-    progress = [line for line in lines if line.startswith("  chgnet/md_trajectories gvd|1000: ")]
-    assert progress and all(re.search(r"step \d+/300 .* steps/s  ETA ", p) for p in progress)
-    assert len(progress) <= smoke_run.wall_s / 10 + 1  # one line per 10 s at most
+    # The MD step's first line says which engine runs it and why, then the progress.
+    engine, *progress = [line for line in lines if line.startswith("  chgnet/md_trajectories ")]
+    assert engine == (
+        "  chgnet/md_trajectories gvd|1000: MD engine: ase (not batchable: chgnet: no torch-sim "
+        "wrapper (batched families: sevenn, mace))"
+    )
+    assert progress and all(
+        re.search(r"gvd\|1000: gvd 1000 K: step \d+/300 .* steps/s  ETA ", p) for p in progress
+    )
+    assert len(progress) <= smoke_run.wall_s / 10  # one line per 10 s at most
     header = lines.index("") + 1
     assert lines[header].split() == ["stage", "done", "failed", "skipped", "wall", "time"]
     rows = [line.split() for line in lines[header + 1 : header + 1 + len(STAGES)]]

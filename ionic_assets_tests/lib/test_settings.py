@@ -8,6 +8,7 @@ import pytest
 
 from ionic_assets.lib import settings
 from ionic_assets.lib.settings import VARIABLES
+from ionic_assets.science.errors import InputError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ionic_assets"
 README = PACKAGE.parent / "README.md"
@@ -108,3 +109,12 @@ def test_no_import_runs_upward(folder, forbidden):
     }
     assert {module: names for module, names in found.items() if names} == {}
     assert upward(f"{forbidden[0]}.x") and not upward(f"{forbidden[0]}x")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "2.5"])
+def test_partitions_per_run_must_be_a_whole_number_of_one_or_more(monkeypatch, value):
+    monkeypatch.setenv(settings.MD_PARTITIONS_PER_RUN.name, value)
+    with pytest.raises(InputError, match=f"IONIC_ASSETS_MD_PARTITIONS_PER_RUN: .*{value!r}"):
+        settings.md_partitions_per_run()
+    monkeypatch.setenv(settings.MD_PARTITIONS_PER_RUN.name, "21")
+    assert settings.md_partitions_per_run() == 21
