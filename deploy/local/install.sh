@@ -8,8 +8,22 @@ cd "$(dirname "$0")/../.."
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-PY=${PYTHON:-python3.12}
-[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+is_python312() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; }
+# torch-sim 0.6 (the batched MD engine) needs Python 3.12: $PYTHON, else the PATH's python3.12,
+# else pyenv's (a pyenv shim answers only for the pyenv version selected).
+find_python312() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.12 "$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12; do
+        if [[ -n $candidate ]] && is_python312 "$candidate"; then echo "$candidate"; return; fi
+    done
+    echo "error: Python 3.12 not found (torch-sim 0.6 needs it): set PYTHON=/path/to/python3.12" >&2
+    return 1
+}
+if [[ -x .venv/bin/python ]] && ! is_python312 .venv/bin/python; then
+    echo "[install] .venv is not Python 3.12: making it anew"
+    rm -rf .venv
+fi
+[[ -x .venv/bin/python ]] || "$(find_python312)" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 
 stamp=.venv/.ionic-assets-installed
