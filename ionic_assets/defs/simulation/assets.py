@@ -372,7 +372,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
                 outcomes = [_imported(context, method, simulation, warehouse, k) for k in keys]
             else:
                 outcomes = simulate(context, method, simulation, warehouse, keys)
-        yield from _report(context, warehouse, key, keys, outcomes)
+            yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
 
@@ -413,7 +413,9 @@ def _report(context, warehouse, key, keys, outcomes):
         upsert(warehouse, record)
         row = record.as_row()
         done.append((partition, row, {**_materialization_metadata(row), **metadata}))
-    if len(partitions) == 1 and done:
+    if len(partitions) == 1 and failed:
+        raise outcomes[0]  # clear_failure: its one line, its type and message as metadata
+    if len(partitions) == 1:
         _, row, metadata = done[0]
         yield dg.MaterializeResult(metadata=metadata)
         yield dg.AssetCheckResult(check_name=MELTING_CHECK, **_melting_check(row))
@@ -435,8 +437,6 @@ def _report(context, warehouse, key, keys, outcomes):
     yield dg.Output(
         None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
     )
-    if len(partitions) == 1 and failed:
-        raise dg.Failure(description=str(outcomes[0]), allow_retries=False)
     if failed:
         raise dg.Failure(
             description=f"{len(failed)} of {len(partitions)} partitions failed: "
