@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -357,10 +358,16 @@ class BenchmarkRun:
             self._warn(f"{where}: check {check.check_name} failed ({_check_summary(check)})")
 
     def _progress_due(self, step: str) -> bool:
+        """A step's first line in a run (the MD engine chosen) is always shown and starts no
+        wait, so its first progress line follows; then one line per PROGRESS_INTERVAL_S."""
+        key = (step, self._partition)
+        if key not in self._last_progress:
+            self._last_progress[key] = -math.inf
+            return True
         now = time.monotonic()
-        if now - self._last_progress.get(step, -PROGRESS_INTERVAL_S) < PROGRESS_INTERVAL_S:
+        if now - self._last_progress[key] < PROGRESS_INTERVAL_S:
             return False
-        self._last_progress[step] = now
+        self._last_progress[key] = now
         return True
 
     def _warn(self, line: str) -> None:
