@@ -1,11 +1,10 @@
 """The README's main job, for real: CHGNet, the smoke protocol, two materials, two temperatures."""
 
 import dagster as dg
-import duckdb
 import pytest
 
-from ionic_assets.cli import main
 from ionic_assets.science.protocols import load_protocol
+from ionic_assets_tests.stored import cli_run, query
 
 MATERIALS, TEMPERATURES = ("gvd", "fft"), ("1000", "1200")
 
@@ -13,44 +12,26 @@ MATERIALS, TEMPERATURES = ("gvd", "fft"), ("1000", "1200")
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory):
     home = tmp_path_factory.mktemp("main_job")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IONIC_ASSETS_HOME", str(home))
-        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-        argv = [
-            "run",
-            "--methods",
-            "chgnet",
-            "--protocol",
-            "smoke",
-            "--materials",
-            ",".join(MATERIALS),
-            "--temperatures",
-            ",".join(TEMPERATURES),
-        ]
-        rc = main(argv)
-        with dg.DagsterInstance.get() as instance:
-            yield rc, home, instance
-
-
-def _query(home, sql):
-    with duckdb.connect(str(home / "ionic.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).df()
+    argv = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", ",".join(MATERIALS),
+            "--temperatures", ",".join(TEMPERATURES)]  # fmt: skip
+    with cli_run(home, argv) as (rc, instance):
+        yield rc, home, instance
 
 
 @pytest.mark.slow
 def test_main_job_fills_the_benchmark(main_job):
     rc, home, _ = main_job
     assert rc == 0
-    md = _query(home, "SELECT * FROM md_trajectories")
+    md = query(home, "SELECT * FROM md_trajectories")
     assert len(md) == 4 and (md["protocol"] == "smoke").all()
     assert (md["n_frames"] == load_protocol("smoke").n_frames).all()
     assert (md["wall_time_s"] > 0).all()
     assert (md["steps_per_s"] > 0).all() and md["device"].notna().all()
-    bench = _query(home, "SELECT * FROM benchmark_table").set_index("material_id")
+    bench = query(home, "SELECT * FROM benchmark_table").set_index("material_id")
     assert set(bench.index) == set(MATERIALS)
     assert (bench["n_temperatures"] == 2).all()
     assert bench["sigma_exp_mS_cm"].to_dict() == pytest.approx({"gvd": 0.5767, "fft": 0.2085})
-    mae = _query(home, "SELECT * FROM benchmark_mae")
+    mae = query(home, "SELECT * FROM benchmark_mae")
     assert list(mae["method"]) == ["chgnet"]
 
 

@@ -5,7 +5,6 @@ materializing several partitions, as a backfill's run does."""
 import json
 
 import dagster as dg
-import duckdb
 import pytest
 
 from ionic_assets.cli import main
@@ -14,13 +13,13 @@ from ionic_assets.defs.materials.partitions import add_partition_keys
 from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
 from ionic_assets.science.batched.thermostat import INTEGRATOR
 from ionic_assets.science.protocols import load_protocol
+from ionic_assets_tests.stored import query
 
 MD_KEY = dg.AssetKey(["sevenn_0", "md_trajectories"])
 
 
 def _md_rows(home):
-    with duckdb.connect(str(home / "ionic.duckdb"), read_only=True) as conn:
-        return conn.execute("SELECT * FROM md_trajectories ORDER BY temperature_K").df()
+    return query(home, "SELECT * FROM md_trajectories ORDER BY temperature_K")
 
 
 @pytest.mark.slow

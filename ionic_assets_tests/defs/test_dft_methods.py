@@ -12,7 +12,6 @@ import math
 
 import ase.io
 import dagster as dg
-import duckdb
 import numpy as np
 import pytest
 import yaml
@@ -22,6 +21,7 @@ from ionic_assets.cli.runner import BenchmarkRun
 from ionic_assets.science.dft import cp2k
 from ionic_assets.science.protocols import DEFAULT_PATH as PROTOCOLS_FILE
 from ionic_assets.science.synthetic import brownian_trajectory
+from ionic_assets_tests.stored import query
 
 needs_cp2k = pytest.mark.skipif(
     not any(cp2k.shutil.which(name) for name in cp2k.BINARIES), reason="CP2K not installed"
@@ -65,11 +65,6 @@ def configure(home, monkeypatch):
     return write
 
 
-def _query(home, sql: str):
-    with duckdb.connect(str(home / "ionic.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).df()
-
-
 def _run(instance, methods, materials=("gvd",), temperatures=("1000",), protocol="smoke"):
     run = BenchmarkRun(instance, list(materials), list(temperatures), list(methods), protocol)
     run.execute(report=lambda line: None)
@@ -107,16 +102,16 @@ def test_dft_cp2k_steps_run_as_md_trajectories(configure, home, instance):
     assert ("dft_cp2k_stuck/arrhenius_fits gvd", "upstream failed") in skipped
 
     # DFT and the MLIP side by side in the benchmark table, with their costs and Figure 2.
-    bench = _query(home, "SELECT * FROM benchmark_table WHERE material_id = 'gvd'")
+    bench = query(home, "SELECT * FROM benchmark_table WHERE material_id = 'gvd'")
     assert sorted(bench["method"]) == ["chgnet", "dft-cp2k"]
     assert bench["reason"].str.contains("fewer than 2 distinct temperatures").all()
-    cost = _query(home, "SELECT * FROM benchmark_cost").set_index("method")
+    cost = query(home, "SELECT * FROM benchmark_cost").set_index("method")
     assert cost.loc["dft-cp2k", "n_gpus"] == 0 and cost.loc["dft-cp2k", "total_cpu_hours"] > 0
     # Figure 2 of the pair exists; 4-step runs give it no material to place yet.
     figure_2 = (home / "reports" / "parity_chgnet_vs_dft-cp2k.html").read_text()
     assert "no material with a prediction from both methods" in figure_2
 
-    md = _query(home, "SELECT * FROM md_trajectories").set_index("method").loc["dft-cp2k"]
+    md = query(home, "SELECT * FROM md_trajectories").set_index("method").loc["dft-cp2k"]
     assert md["n_frames"] == 5 and md["n_atoms"] == 4 and md["protocol"] == "tiny"
     assert not md["uses_gpu"] and md["n_cpus"] >= 1 and md["wall_time_s"] > 0
     assert md["cpu_hours"] == pytest.approx(md["wall_time_s"] * md["n_cpus"] / 3600)
@@ -178,26 +173,26 @@ def test_imported_aimd_recovers_known_D_through_the_graph(configure, home, insta
     assert failures == []
 
     # The MLIP and the AIMD side by side: both predict sigma(300 K), and Figure 2 places gvd.
-    bench = _query(home, "SELECT * FROM benchmark_table").set_index("method")
+    bench = query(home, "SELECT * FROM benchmark_table").set_index("method")
     assert sorted(bench.index) == sorted(methods)
     assert (bench["sigma_pred_mS_cm"] > 0).all()
     figure_2 = (home / "reports" / "parity_aimd-elsewhere_vs_chgnet.html").read_text()
     assert "over 1 materials" in figure_2 and "no material with a prediction" not in figure_2
 
     imported = "method = 'aimd-elsewhere'"
-    md = _query(home, f"SELECT * FROM md_trajectories WHERE {imported} ORDER BY temperature_K")
+    md = query(home, f"SELECT * FROM md_trajectories WHERE {imported} ORDER BY temperature_K")
     assert (md["protocol"] == "imported").all() and (md["n_frames"] == 400).all()
     assert md["cpu_hours"].tolist() == pytest.approx([64 * 24.0] * 3)
-    estimates = _query(
+    estimates = query(
         home, f"SELECT * FROM diffusion_estimates WHERE {imported} ORDER BY temperature_K"
     )
     for _, row in estimates.iterrows():
         truth = true_D[row["temperature_K"]]
         assert row["D_cm2_s"] == pytest.approx(truth, rel=0.15)
         assert row["D_ci95_lo_cm2_s"] < truth < row["D_ci95_hi_cm2_s"]
-    fit = _query(home, f"SELECT * FROM arrhenius_fits WHERE {imported}").iloc[0]
+    fit = query(home, f"SELECT * FROM arrhenius_fits WHERE {imported}").iloc[0]
     assert fit["Ea_ci95_lo_eV"] < Ea_eV < fit["Ea_ci95_hi_eV"]
-    cost = _query(home, "SELECT * FROM benchmark_cost").set_index("method")
+    cost = query(home, "SELECT * FROM benchmark_cost").set_index("method")
     assert cost.loc["aimd-elsewhere", "total_cpu_hours"] == pytest.approx(64 * 72)
     assert cost.loc["chgnet", "total_cpu_hours"] > 0
 

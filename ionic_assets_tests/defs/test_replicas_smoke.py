@@ -3,13 +3,12 @@ graph for real: CHGNet on CPU, the smoke protocol with `replicas: 2`, Li3N (gvd)
 temperatures, then the size check of one partition in a wider cell."""
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 
-from ionic_assets.cli import main
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.science.protocols import DEFAULT_PATH
+from ionic_assets_tests.stored import cli_run, query
 
 TEMPERATURES = ("1000", "1200")
 
@@ -20,48 +19,38 @@ def replica_run(tmp_path_factory):
     smoke = yaml.safe_load(DEFAULT_PATH.read_text())["smoke"]
     protocols = home / "protocols.yaml"
     protocols.write_text(yaml.safe_dump({"smoke": {**smoke, "replicas": 2}}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IONIC_ASSETS_HOME", str(home))
-        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-        mp.setenv("IONIC_ASSETS_PROTOCOLS_FILE", str(protocols))
-        mp.setenv("IONIC_ASSETS_FIGURE_PNG", "0")
-        argv = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd",
-                "--temperatures", ",".join(TEMPERATURES)]  # fmt: skip
-        rc = main(argv)
-        with dg.DagsterInstance.get() as instance:
-            yield rc, home, instance
-
-
-def _query(home, sql):
-    with duckdb.connect(str(home / "ionic.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).df()
+    argv = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd",
+            "--temperatures", ",".join(TEMPERATURES)]  # fmt: skip
+    env = {"IONIC_ASSETS_PROTOCOLS_FILE": str(protocols), "IONIC_ASSETS_FIGURE_PNG": "0"}
+    with cli_run(home, argv, **env) as (rc, instance):
+        yield rc, home, instance
 
 
 @pytest.mark.slow
 def test_two_replicas_per_partition_reach_the_benchmark(replica_run):
     rc, home, _ = replica_run
     assert rc == 0
-    md = _query(home, "SELECT * FROM md_trajectories")
+    md = query(home, "SELECT * FROM md_trajectories")
     assert (md["n_replicas"] == 2).all()
     for _, row in md.iterrows():
         assert list(row["replica_seeds"]) == [row["seed"], row["seed"] + 1]
         first, second = row["replica_paths"]
         assert first == row["trajectory_path"] and second.endswith(".r1.h5")
     assert len(list((home / "trajectories").rglob("*K.r1.h5"))) == 2
-    estimates = _query(home, "SELECT * FROM diffusion_estimates")
+    estimates = query(home, "SELECT * FROM diffusion_estimates")
     assert (estimates["n_replicas"] == 2).all() and estimates["estimable"].all()
     for _, row in estimates.iterrows():
         assert len(row["replica_D_cm2_s"]) == 2 and len(row["replica_D_ols_cm2_s"]) == 2
         assert row["replicas_consistent"] in (True, False)
         # a 0.5 ps run: the collective route is a reason or a number with its interval
         assert (row["collective_reason"] is not None) or row["sigma_collective_mS_cm"] > 0
-    bench = _query(home, "SELECT * FROM benchmark_table")
+    bench = query(home, "SELECT * FROM benchmark_table")
     for column in ("sigma_collective_mS_cm", "haven_ratio_300", "Ea_nonphysical",
                    "non_arrhenius", "n_replicas", "n_ols_flagged", "size_consistent",
                    "collective_reason"):  # fmt: skip
         assert column in bench.columns
     assert bench.loc[0, "n_replicas"] == 2
-    fits = _query(home, "SELECT * FROM arrhenius_fits").iloc[0]
+    fits = query(home, "SELECT * FROM arrhenius_fits").iloc[0]
     if fits["estimable"]:  # a 0.5 ps run may leave a temperature whose D reaches zero
         assert fits["Ea_nonphysical"] in (True, False)
         assert len(fits["residuals_log10_D"]) == len(fits["temperatures_fit_K"])
@@ -101,7 +90,7 @@ def test_size_check_in_a_wider_cell(replica_run):
             raise_on_error=False,
         )
         assert result.success
-        row = _query(home, "SELECT * FROM size_checks").iloc[0]
+        row = query(home, "SELECT * FROM size_checks").iloc[0]
         assert row["check_width_A"] == 3.5 and row["check_n_atoms"] > row["n_atoms"]
         assert row["check_trajectory_path"].endswith("1000K.w3.5.h5")
         assert (row["reason"] is not None) or (row["D_ratio"] > 0 and row["agree"] in (True, False))
@@ -110,5 +99,5 @@ def test_size_check_in_a_wider_cell(replica_run):
             resources=resources,
         )  # fmt: skip
         assert rebuilt.success
-        bench = _query(home, "SELECT * FROM benchmark_table").iloc[0]
+        bench = query(home, "SELECT * FROM benchmark_table").iloc[0]
         assert bench["size_check_width_A"] == 3.5

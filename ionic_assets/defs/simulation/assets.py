@@ -41,7 +41,7 @@ from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
 from ionic_assets.lib.warehouse import Warehouse, upsert
 from ionic_assets.science import forcefields, md, protocols, structures
-from ionic_assets.science.batched.dispatch import progress_line, run_systems
+from ionic_assets.science.batched.dispatch import run_one, run_systems
 from ionic_assets.science.batched.runner import ENGINE
 from ionic_assets.science.batched.systems import System
 from ionic_assets.science.batched.thermostat import integrator_settings
@@ -76,13 +76,6 @@ def n_replicas(method: Method, protocol: protocols.Protocol) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InputError(f"method {method.name}: replicas must be a whole number >= 1, not {n!r}")
     return n
-
-
-def _progress_logger(context: dg.AssetExecutionContext, label: str = ""):
-    def log(p: md.MDProgress) -> None:
-        context.log.info(f"{label}: {progress_line(p)}" if label else progress_line(p))
-
-    return log
 
 
 @contextmanager
@@ -203,11 +196,7 @@ def _run_dft(context, method: Method, protocol, job: _Job) -> md.MDResult | Exce
     try:
         with dft_engine(method, system.atoms, job.files.workdir) as model:
             system.provenance["model"] = model.identity
-            return md.run_nvt(
-                system.atoms, model, protocol, system.temperature_K, system.seed,
-                system.trajectory_path, on_progress=_progress_logger(context, system.label),
-                provenance=system.provenance, on_checkpoint=system.on_checkpoint,
-            )  # fmt: skip
+            return run_one(system, model, protocol, context.log.info)
     except (InputError, OSError) as exc:
         return exc
 

@@ -41,11 +41,12 @@ def run_systems(
             max_memory_scaler=max_memory_scaler,
         )
     else:
-        outcomes = [_run_one(system, model, protocol, log) for system in systems]
+        outcomes = [run_one(system, model, protocol, log) for system in systems]
     return choice, outcomes
 
 
-def _run_one(system: System, model: LoadedModel, protocol: Protocol, log) -> Outcome:
+def run_one(system: System, model: LoadedModel, protocol: Protocol, log) -> Outcome:
+    """One system with the ASE runner, its progress lines labelled; a user's error is returned."""
     try:
         forcefields.check_elements(model, system.atoms)
         return md.run_nvt(
