@@ -19,6 +19,7 @@ from ionic_assets.lib.storage import DUCKDB
 from ionic_assets.lib.warehouse import replace_rows
 from ionic_assets.science import trajectory_store
 from ionic_assets.science.synthetic import brownian_trajectory
+from ionic_assets_tests.stored import query
 
 KB_EV_K = 8.617333262e-5
 E_C, KB_J_K = 1.602176634e-19, 1.380649e-23
@@ -119,8 +120,7 @@ def analysed(instance, monkeypatch):
 
 
 def _query(sql):
-    with duckdb.connect(str(settings.home_dir() / DUCKDB), read_only=True) as conn:
-        return conn.execute(sql).df()
+    return query(settings.home_dir(), sql)
 
 
 def test_known_D_recovered_and_check_fails_without_motion(analysed):

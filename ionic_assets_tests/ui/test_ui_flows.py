@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from playwright.sync_api import Page, expect
 
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.protocols import load_protocol
+from ionic_assets_tests.stored import query
 from ionic_assets_tests.ui.browser import (
     add_partition,
     chromium_page,
@@ -75,8 +75,7 @@ class Platform:
         while a step holds it for writing."""
 
         def read():
-            with duckdb.connect(str(self.home / "ionic.duckdb"), read_only=True) as conn:
-                return (conn.execute(sql).df(),)  # a tuple: a DataFrame has no truth value
+            return (query(self.home, sql),)  # a tuple: a DataFrame has no truth value
 
         return wait_for(read, 60, f"DuckDB to answer {sql!r}", interval_s=1)[0]
 
