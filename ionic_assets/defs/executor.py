@@ -21,7 +21,7 @@ where it does not:
                                       upper case: IONIC_ASSETS_K8S_IMAGE_MACE for the MACE-only
                                       image with MACE's own e3nn pin, IONIC_ASSETS_K8S_IMAGE_VASP
                                       for an image with your VASP, IONIC_ASSETS_K8S_IMAGE_CP2K
-                                      (deploy/README.md)
+                                      (docs/kubernetes.md)
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ionic_assets_tests.deploy import chart
 
 ROOT = chart.DEPLOY.parent
 DOCKERFILE = chart.DEPLOY / "docker" / "Dockerfile"
-GUIDE = chart.DEPLOY / "README.md"
+GUIDE = ROOT / "docs" / "kubernetes.md"
 
 
 def yaml_files() -> list[Path]:
