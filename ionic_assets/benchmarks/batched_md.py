@@ -20,7 +20,7 @@ took 82 A100 GPU-hours. On a CPU the projection is in CPU-core-hours (wall hours
 
     nice -n 10 python -m ionic_assets.benchmarks.batched_md --models sevenn mace-mpa0-random \
         --sizes 1 5 10 --steps 3 --repeats 2 --threads 2
-    bash deploy/device/batched_gpu.sh          # on a GPU machine: 1, 5, 21, 105 systems
+    bash deploy/gpu/batched_benchmark.sh run DIR OUT   # on a GPU machine: 1, 5, 21, 105 systems
 
 Models: sevenn (SevenNet-0, weights in its wheel), mace-mpa0-random (MACE with the medium-mpa-0
 architecture and random weights: the same cost per step, `science.random_mace`) and
@@ -66,11 +66,10 @@ PAPER_GPU_HOURS = 82.0
 RANDOM_MACE = {"mace-mpa0-random": "medium-mpa-0", "mace-small-random": "small"}
 GPU_HOWTO = (
     "GPU rows (1, 5, 21 and 105 systems, 20 steps, float32): `OBELIX_DATA_DIR=../shared/obelix "
-    "bash deploy/device/batched_gpu.sh prepare` in the checkout that travels (writes the 21 "
-    "cells and the packages the GPU image lacks, ~23 MB, to the git-ignored `.device-gpu/`), "
-    "then on the GPU machine `bash deploy/device/batched_gpu.sh run` (the device tool: carry "
-    "`.device-gpu`, timeout 600 s; it ends within ~8 min and writes batched_md.json, .md and "
-    "log.txt to $OUT)."
+    "bash deploy/gpu/batched_benchmark.sh prepare DIR` on a machine with the repository's .venv "
+    "(writes the 21 cells and the Python packages a CUDA torch environment lacks to DIR), then "
+    "on the GPU machine `bash deploy/gpu/batched_benchmark.sh run DIR OUT [--deadline-s N]` "
+    "(writes batched_md.json, .md and log.txt to OUT)."
 )
 
 
