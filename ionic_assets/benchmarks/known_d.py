@@ -5,8 +5,8 @@ immobile framework atoms; positions are unwrapped. For each settings case and se
 estimate's relative error, whether its 95% credible interval contains the true D, and the wall
 time of one estimate with numerical libraries limited to one thread (one CPU core).
 
-    python -m ionic_assets.benchmarks.known_d                 # ~8 min (one paper-settings seed)
-    python -m ionic_assets.benchmarks.known_d --paper-seeds 8  # ~30 min, the recorded run
+    python -m ionic_assets.benchmarks.known_d                 # one paper-settings seed
+    python -m ionic_assets.benchmarks.known_d --paper-seeds 8  # the recorded run
 
 Writes data/benchmarks/known_d.json (every estimate) and data/benchmarks/known_d.md (summary).
 """

@@ -19,7 +19,7 @@ loop overhead alone, per step: the floor any model pays, to compare with a fast 
 "mace-random" is the real MACE code path with random weights and small channels (see
 ionic_assets.science.random_mace): a stand-in for the cost shape, not medium-mpa-0's speed.
 
-    python -m ionic_assets.benchmarks.md_overhead --threads 1       # ~5 min on 2 CPU cores
+    python -m ionic_assets.benchmarks.md_overhead --threads 1       # the recorded run
     python -m ionic_assets.benchmarks.md_overhead --models null chgnet --steps 10
 
 Writes data/benchmarks/md_overhead.json and data/benchmarks/md_overhead.md.

@@ -1,4 +1,5 @@
-"""Known-answer benchmark of the estimators of issue 17 (`science.synthetic` generators):
+"""Known-answer benchmark of the replica, collective, OLS and curvature estimators
+(`science.synthetic` generators):
 
 * seed replicas: sets of independent Brownian Li trajectories of one known D, each replica
   estimated by kinisi, combined by `science.replicas`: coverage of the combined 95% interval,
@@ -8,9 +9,10 @@
 * Arrhenius curvature: D samples around log10 D = a + b/T + c/T^2 with c known: coverage of the
   curvature interval and how often `non_arrhenius` is raised.
 
-    python -m ionic_assets.benchmarks.replicas            # ~10 min on one core
+    python -m ionic_assets.benchmarks.replicas
 
-Writes data/benchmarks/replicas.json (every estimate), replicas.md (summary) and replicas.png.
+Writes data/benchmarks/replicas.json (every estimate), replicas.md (summary, with the command's
+wall time) and replicas.png.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class MDTrajectoryRow(Record):
     stop_reason: str | None = None
     simulated_ps: float | None = None
     provenance: dict
-    # seed replicas (issue 17): replica 0 is `trajectory_path` / `seed`
+    # seed replicas: replica 0 is `trajectory_path` / `seed`
     n_replicas: int | None = None
     replica_paths: list[str] | None = None
     replica_seeds: list[BigInt] | None = None

@@ -10,12 +10,11 @@ and data/benchmarks/known_d.md):
 
 * `DEFAULT_SETTINGS`: the MSD at 200 log-spaced time intervals from one frame to the whole
   analysed window, rounded to whole frames (140 distinct lags on 2000 frames), fitted from 3 ps.
-  On 2000 frames x 100 Li (20 seeds): mean error -0.8%, the 95% interval covered the true D in
-  every seed, ~3 s of one CPU core per estimate.
+  Its accuracy, interval coverage and cost per estimate are in data/benchmarks/known_d.md.
 * `PAPER_SETTINGS`: kinisi's defaults as in its 2.0.1 documentation example, which the paper used
   unchanged: every time interval of the trajectory, fit from 3 ps, emcee 32 walkers x 1000 steps
-  after 500 burn-in, thinned by 10. As accurate on the same data (8 seeds: -1.1%, full coverage)
-  but ~30x slower (~100 s per estimate): kinisi's covariance matrix has one row per interval.
+  after 500 burn-in, thinned by 10. As accurate on the same data but many times slower: kinisi's
+  covariance matrix has one row per interval.
 """
 
 from __future__ import annotations

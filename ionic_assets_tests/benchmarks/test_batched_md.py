@@ -1,6 +1,6 @@
 """The batched-vs-sequential MD benchmark runs end to end and writes consistent figures.
 
-The end-to-end test takes ~3 s here unloaded (a tiny random MACE on 16 and 48 atoms)."""
+The end-to-end test uses a tiny random MACE on 16 and 48 atoms, so it takes seconds."""
 
 import json
 

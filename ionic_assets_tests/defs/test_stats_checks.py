@@ -1,4 +1,5 @@
-"""The checks and assets of issue 17 in the definitions, and the OLS check's verdict."""
+"""The replica, collective, size and fit checks and assets in the definitions, and the OLS
+check's verdict."""
 
 import dagster as dg
 import pytest

@@ -37,7 +37,7 @@ from ionic_assets_tests.science._md_helpers import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# 500 EMT steps of 32 Cu atoms (~5-10 s): long enough to be killed twice mid-way.
+# 500 EMT steps of 32 Cu atoms: long enough to be killed twice mid-way.
 KILL_RUN = {
     "repeat": 2,
     "temperature_K": 900.0,

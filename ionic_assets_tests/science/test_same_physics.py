@@ -4,10 +4,9 @@ protocol: mean and spread of the temperature, and the diffusion coefficient.
 The model is a Lennard-Jones fluid that both packages implement (ASE's `LennardJones`,
 torch-sim's `LennardJonesModel`, float64, the same sigma, epsilon and cutoff): 108 atoms with
 Li's mass at reduced temperature kT/eps = 1.5 and density 0.8, a liquid whose Li diffuses
-fast (D ~ 1e-4 cm^2/s, MSD ~ 50 A^2 in 10 ps), so each run of 5000 steps takes about a minute
-on one CPU core. The thermostats differ by design in the degrees of freedom they control
-(ASE 3N, torch-sim 3N - 3; see science/batched/thermostat.py): each is judged against its own
-canonical value.
+fast (D ~ 1e-4 cm^2/s, MSD ~ 50 A^2 in 10 ps), so runs of 5000 steps suffice. The thermostats
+differ by design in the degrees of freedom they control (ASE 3N, torch-sim 3N - 3; see
+science/batched/thermostat.py): each is judged against its own canonical value.
 """
 
 from dataclasses import replace

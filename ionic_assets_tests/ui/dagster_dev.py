@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# No telemetry or newsletter pop-up; at most two runs at once on a 2-core machine.
+# No telemetry or newsletter pop-up; at most two runs at once, so a small machine keeps up.
 DAGSTER_YAML = """\
 telemetry:
   enabled: false

@@ -52,7 +52,7 @@ FIRST_MATERIALS, FIRST_TEMPERATURES = ["gvd"], ["1000", "1200"]
 NEW_TEMPERATURE, NEW_MATERIALS = "1300", ["gvd", "fft"]
 # Flow 5: a batchable model at two consecutive temperature keys (one partition range).
 BATCHED_METHOD, BATCHED_TEMPERATURES = "sevenn_0", ["1200", NEW_TEMPERATURE]
-# Bounds, not expectations: a chain (MD, estimates, fit, table) takes 2-3 minutes on 2 cores.
+# Bounds, not expectations: a chain (MD, estimates, fit, table) takes minutes on a small CPU.
 CHAIN_TIMEOUT_S = 600
 RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 PROGRESS = re.compile(r"step (\d+)/(\d+)\s+[\d.]+ ps\s+T = \d+ K\s+[\d.]+ steps/s\s+ETA [\d:]+")

@@ -5,7 +5,7 @@ The browser is never downloaded: `find_browser()` takes `BROWSER_PATH` if set, t
 `chromium` package (/usr/bin/chromium; `apt-get install -y chromium`), then whatever kaleido's
 `choreographer` finds. Without a browser, or when rendering fails or exceeds its time limit, the
 HTML is still written and "png" is None (logged warning). Each kaleido session starts a browser
-(about 5 s), so `write_figures` renders a whole list in one session. A browser that hangs is
+(seconds), so `write_figures` renders a whole list in one session. A browser that hangs is
 killed (its process group) at the time limit; the call returns a few seconds later. Every file is
 written to a temporary name and renamed into place.
 
@@ -217,7 +217,7 @@ def write_figures(
     """Write each (figure, path_without_suffix) as `<path>.html` and `<path>.png`.
 
     The HTML is self-contained (plotly.js inline, no CDN, works offline). All PNGs are rendered in
-    one kaleido/Chromium session (the browser start, ~5 s, is paid once); width/height in pixels
+    one kaleido/Chromium session (the browser start is paid once); width/height in pixels
     default to each figure's own export size, `scale` multiplies them. Both files are written to a
     temporary name and renamed into place. `png` None follows IONIC_ASSETS_FIGURE_PNG; without a
     browser, or if rendering fails or exceeds `timeout_s` (default IONIC_ASSETS_PNG_TIMEOUT_S or

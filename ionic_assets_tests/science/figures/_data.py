@@ -61,7 +61,7 @@ def make_bench() -> pd.DataFrame:
                     "Ea_eV": np.nan if p is None else 0.25 + 0.1 * n_rel,
                 }
             )
-    # the lead's SQL orders by method, sigma_exp; shuffle to prove the figures sort themselves
+    # the benchmark SQL orders by method, sigma_exp; shuffle to prove the figures sort themselves
     return pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
