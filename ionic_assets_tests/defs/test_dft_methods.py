@@ -2,9 +2,9 @@
 their cost beside an MLIP in the benchmark table, a named SCF failure, and AIMD computed
 elsewhere imported against known D.
 
-CP2K costs ~3-5 s per MD step for the 4-atom Li3N cell here even with reduced electronic
-settings, so the CP2K runs are 4 steps of a `tiny` protocol: too short for a diffusion
-coefficient, so the DFT rows of the benchmark are "not estimable" with their reason.
+A CP2K MD step of the 4-atom Li3N cell takes seconds even with reduced electronic settings,
+so the CP2K runs are 4 steps of a `tiny` protocol: too short for a diffusion coefficient, so
+the DFT rows of the benchmark are "not estimable" with their reason.
 """
 
 import json
