@@ -17,8 +17,9 @@ from ionic_assets.science.errors import InputError
 def stored_row(warehouse: Warehouse, material: str, min_width_A: float | None):
     """The supercells row of `material` for widths >= `min_width_A` (None: any stored width, for
     a caller that needs only what is in the cell, not its size)."""
-    with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(conn, "supercells", "material_id = ?", [material])
+    rows = warehouse.run(
+        lambda conn: read_rows(conn, "supercells", "material_id = ?", [material]), read_only=True
+    )
     if min_width_A is not None:
         rows = rows[rows["min_width_A"] == min_width_A]
     if rows.empty:

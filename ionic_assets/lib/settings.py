@@ -134,6 +134,13 @@ DUCKLAKE_DATA_PATH = Variable(
     "IONIC_ASSETS_DUCKLAKE_DATA_PATH", "DuckLake's Parquet files: a folder or `s3://` URL",
     "`ducklake/` below the store", "path or URL",
 )  # fmt: skip
+WAREHOUSE_RECONNECT = Variable(
+    "IONIC_ASSETS_WAREHOUSE_RECONNECT_S",
+    "how long a warehouse read or write waits for its unreachable catalog server, reconnecting, "
+    "before it fails",
+    "`60`",
+    "s",
+)
 #: The standard AWS variables, by the field of DuckDB's S3 secret each fills (DuckLake on s3://).
 S3_CREDENTIALS = {
     field: Variable(
@@ -177,7 +184,7 @@ VARIABLES: tuple[Variable, ...] = (
     HOME, STORAGE_URL, OBELIX_DATA_DIR, DAGSTER_HOME, PROTOCOL, METHODS_FILE, PROTOCOLS_FILE,
     EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
-    WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, *S3_CREDENTIALS.values(),
+    WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, WAREHOUSE_RECONNECT, *S3_CREDENTIALS.values(),
     FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, MD_PARTITIONS_PER_RUN, BROWSER_PATH,
 )  # fmt: skip
 
@@ -235,6 +242,18 @@ def load_md_protocol(
 def warehouse_backend() -> str:
     """IONIC_ASSETS_WAREHOUSE: `duckdb` (default) or `ducklake`."""
     return (WAREHOUSE.read() or "duckdb").strip().lower() or "duckdb"
+
+
+def warehouse_reconnect_s() -> float:
+    """IONIC_ASSETS_WAREHOUSE_RECONNECT_S, seconds >= 0 (default 60)."""
+    value = WAREHOUSE_RECONNECT.read() or "60"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise InputError(f"{WAREHOUSE_RECONNECT.name}: seconds >= 0, not {value!r}")
+    return seconds
 
 
 def ducklake_catalog() -> str:

@@ -10,7 +10,7 @@ assets'. Columns a row leaves out (a "not estimable" row has no D) are NULL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import dagster as dg
@@ -21,7 +21,7 @@ from pydantic import Field
 from ionic_assets.lib import settings
 from ionic_assets.lib.records import RECORDS, Record
 from ionic_assets.lib.storage import ArtifactStore
-from ionic_assets.lib.warehouse_backends import Backend, backend_from, transaction
+from ionic_assets.lib.warehouse_backends import Backend, backend_from, reconnecting, transaction
 
 #: Column types of every table the assets write, from the records. Units are in the column names.
 TABLES: dict[str, dict[str, str]] = {record.TABLE: record.columns() for record in RECORDS}
@@ -43,6 +43,8 @@ class Warehouse(dg.ConfigurableResource):
 
     `get_connection()` yields a connection whose default database is the warehouse;
     `get_connection(read_only=True)` a private snapshot of it (its changes are discarded).
+    `run(work)` runs `work(conn)` on one, again on a new connection while the catalog server is
+    unreachable (IONIC_ASSETS_WAREHOUSE_RECONNECT_S): the platform's reads and writes go there.
     """
 
     storage_url: str | None = Field(
@@ -83,11 +85,19 @@ class Warehouse(dg.ConfigurableResource):
         with self.tables().connect(read_only=read_only) as conn:
             yield conn
 
+    def run[T](self, work: Callable[[duckdb.DuckDBPyConnection], T], read_only: bool = False) -> T:
+        """`work(conn)` on a connection (see `get_connection`), waiting out a catalog that is
+        unreachable for up to IONIC_ASSETS_WAREHOUSE_RECONNECT_S seconds; `work` must be
+        idempotent (an upsert by key is)."""
+        return reconnecting(
+            self.tables(), work, read_only=read_only, wait_s=settings.warehouse_reconnect_s()
+        )
+
 
 def upsert(warehouse: Warehouse, record: Record) -> None:
     """Replace the row of the record's table with the same keys, through `warehouse`."""
-    with warehouse.get_connection() as conn:
-        replace_rows(conn, record.TABLE, pd.DataFrame([record.as_row()]), record.KEY)
+    rows = pd.DataFrame([record.as_row()])
+    warehouse.run(lambda conn: replace_rows(conn, record.TABLE, rows, record.KEY))
 
 
 def ensure_tables(conn) -> None:
@@ -133,13 +143,9 @@ def partition_row(
     warehouse: Warehouse, table: str, method: str, material_id: str, temperature_K: float
 ) -> pd.Series | None:
     """The row of one method's (material, temperature) partition in `table`, None if absent."""
-    with warehouse.get_connection(read_only=True) as conn:
-        rows = read_rows(
-            conn,
-            table,
-            "method = ? AND material_id = ? AND temperature_K = ?",
-            [method, material_id, temperature_K],
-        )
+    where = "method = ? AND material_id = ? AND temperature_K = ?"
+    params = [method, material_id, temperature_K]
+    rows = warehouse.run(lambda conn: read_rows(conn, table, where, params), read_only=True)
     return None if rows.empty else rows.iloc[0]
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 import duckdb_ext
+import tenacity
 
 from ionic_assets.lib import settings
 from ionic_assets.lib.storage import DUCKDB, ArtifactStore
@@ -66,6 +67,11 @@ _CATALOG_QUERY = "Failed to execute query"
 class WarehouseUnavailable(OSError):
     """The warehouse cannot be reached (catalog down, file busy too long, misconfigured). An
     OSError, so an asset reports it in one line (`lib.failures.clear_failure`)."""
+
+
+class CatalogUnreachable(WarehouseUnavailable):
+    """The DuckLake catalog server is not answering now (stopped, restarting, cut off): worth
+    waiting for, unlike a misconfiguration (`reconnecting`)."""
 
 
 def extension_directory() -> str:
@@ -235,7 +241,7 @@ class DuckLake:
             text = str(exc)
             if is_conflict(exc) or not (_UNREACHABLE.search(text) or _CATALOG_QUERY in text):
                 raise
-            raise WarehouseUnavailable(f"{self.describe()}: lost ({_first_line(exc)})") from None
+            raise CatalogUnreachable(f"{self.describe()}: lost ({_first_line(exc)})") from None
 
 
 def _attach_racing_creators(conn, attach_sql: str, attempts: int = 20) -> None:
@@ -310,22 +316,52 @@ def transaction(conn, work: Callable[[duckdb.DuckDBPyConnection], object]) -> ob
 
     On a conflicting commit (DuckLake: another writer changed the same table files first) the
     transaction is rolled back and run again from the start on the newer snapshot, after a
-    random backoff doubling from 20 ms to at most 2 s, for up to RETRY_FOR_S seconds: the
+    random backoff growing from 20 ms to at most 2 s, for up to RETRY_FOR_S seconds: the
     whole transaction commits once or not at all, so nothing is lost or written twice.
     Any other error rolls back and is raised.
     """
-    deadline = time.monotonic() + RETRY_FOR_S
-    delay_s = 0.02
-    while True:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            result = work(conn)
-            conn.execute("COMMIT")
-            return result
-        except Exception as exc:
-            with contextlib.suppress(duckdb.Error):
-                conn.execute("ROLLBACK")
-            if not is_conflict(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(random.uniform(0.5, 1.0) * delay_s)
-        delay_s = min(2 * delay_s, 2.0)
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_conflict),
+        stop=tenacity.stop_after_delay(RETRY_FOR_S),
+        wait=tenacity.wait_random_exponential(multiplier=0.02, max=2.0),
+        reraise=True,
+    )
+    return retrying(_commit_once, conn, work)
+
+
+def _commit_once(conn, work: Callable[[duckdb.DuckDBPyConnection], object]) -> object:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def reconnecting(
+    backend: Backend,
+    work: Callable[[duckdb.DuckDBPyConnection], object],
+    *,
+    read_only: bool,
+    wait_s: float,
+) -> object:
+    """`work(conn)` on a connection of `backend`, run again from the start on a new connection
+    while the catalog is unreachable (`CatalogUnreachable`), with a random backoff of at most
+    2 s, for up to `wait_s` seconds; then the last one-line error is raised. `work` must be
+    idempotent (the warehouse's upserts are, by key): a commit whose answer was lost with the
+    connection may have landed."""
+
+    def attempt() -> object:
+        with backend.connect(read_only=read_only) as conn:
+            return work(conn)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(CatalogUnreachable),
+        stop=tenacity.stop_after_delay(wait_s),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=2.0),
+        reraise=True,
+    )
+    return retrying(attempt)

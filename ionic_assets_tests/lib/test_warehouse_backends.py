@@ -1,15 +1,16 @@
 """DuckLake under load and faults, on a real PostgreSQL catalog: 8 processes x 100 partitions
 concurrently, every row exactly once and the benchmark table complete; a writer SIGKILLed
-mid-transaction leaves nothing; the catalog server restarted mid-load fails writers in one line
-naming it, and their retried materializations complete."""
+mid-transaction leaves nothing; writers and readers wait out a catalog server stopped for 3 s
+and for 30 s, every key keeping exactly one row with its last value; a catalog down for longer
+than the wait fails in one line naming it, with nothing stored lost."""
 
 import multiprocessing as mp
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,8 +25,8 @@ N_PROCESSES, N_PARTITIONS = 8, 100
 COUNT_SQL = "SELECT count(*), count(DISTINCT (method, material_id)) FROM benchmark_table"
 
 
-def fit_row(method: str, material: str) -> ArrheniusRow:
-    """An arrhenius_fits record whose predicted sigma tells its partition (mS/cm)."""
+def fit_row(method: str, material: str, version: int = 0) -> ArrheniusRow:
+    """An arrhenius_fits record whose predicted sigma tells its partition and version (mS/cm)."""
     return ArrheniusRow(
         method=method,
         material_id=material,
@@ -33,26 +34,17 @@ def fit_row(method: str, material: str) -> ArrheniusRow:
         n_temperatures=3,
         n_reliable=3,
         estimable=True,
-        sigma300_mS_cm=float(int(material[1:]) + 1),
+        sigma300_mS_cm=float(int(material[1:]) + 1 + 1000 * version),
     )
 
 
-def write_partitions(method: str, n: int, failures: str | None = None) -> None:
-    """One process materializing `n` partitions of `method`; with `failures` (a file), a
-    materialization that fails on the catalog is logged there in its one line and retried, as
-    Dagster's retry would."""
+def write_partitions(method: str, n: int, versions: int = 1) -> None:
+    """One process materializing `n` partitions of `method`, `versions` times over (each time
+    with a new value), as re-materializations do."""
     warehouse = Warehouse()
-    for i in range(n):
-        while True:
-            try:
-                upsert(warehouse, fit_row(method, f"x{i}"))
-                break
-            except WarehouseUnavailable as exc:
-                if failures is None:
-                    raise
-                with open(failures, "a") as log:
-                    log.write(f"{exc}\n")
-                time.sleep(0.2)
+    for version in range(versions):
+        for i in range(n):
+            upsert(warehouse, fit_row(method, f"x{i}", version))
 
 
 def _subset(n: int) -> None:
@@ -62,8 +54,7 @@ def _subset(n: int) -> None:
 
 
 def _fits() -> pd.DataFrame:
-    with Warehouse().get_connection(read_only=True) as conn:
-        return read_rows(conn, "arrhenius_fits")
+    return Warehouse().run(lambda conn: read_rows(conn, "arrhenius_fits"), read_only=True)
 
 
 def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
@@ -105,29 +96,56 @@ def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     )
 
 
-def test_catalog_restarted_during_the_load(ducklake, postgres_server, tmp_path):
-    failures = tmp_path / "failures.log"
+@pytest.mark.parametrize("outage_s", [3.0, 30.0])
+def test_writers_and_readers_wait_out_a_stopped_catalog(ducklake, postgres_server, outage_s):
+    n_writers, n_keys, versions = 6, 20, 3
     context = mp.get_context("spawn")
     writers = [
-        context.Process(target=write_partitions, args=(f"m{w}", 30, str(failures)))
-        for w in range(3)
+        context.Process(target=write_partitions, args=(f"m{w}", n_keys, versions))
+        for w in range(n_writers)
     ]
     for writer in writers:
         writer.start()
-    while len(_fits()) < 20:
-        time.sleep(0.1)
+    while len(_fits()) < 2 * n_keys:  # the load is under way
+        time.sleep(0.05)
     postgres_server.stop()
-    time.sleep(2.0)  # writers keep trying meanwhile
+    read_during_outage: list[pd.DataFrame] = []
+    reader = threading.Thread(target=lambda: read_during_outage.append(_fits()))
+    reader.start()
+    time.sleep(outage_s)
+    assert reader.is_alive(), "a read finished while its catalog was stopped"
+    assert all(writer.is_alive() for writer in writers), "a writer gave up during the outage"
     postgres_server.start()
+    reader.join(timeout=120)
+    assert len(read_during_outage) == 1 and len(read_during_outage[0]) >= 2 * n_keys
     for writer in writers:
         writer.join(timeout=300)
         assert writer.exitcode == 0
     fits = _fits()
-    assert len(fits) == 3 * 30 and not fits.duplicated(["method", "material_id"]).any()
-    lines = Path(failures).read_text().splitlines()
-    assert lines, "no writer met the stopped catalog"
-    dbname = ducklake.catalog.split("dbname=")[1]
-    assert all("warehouse catalog postgres:" in line and dbname in line for line in lines)
+    assert len(fits) == n_writers * n_keys and not fits.duplicated(["method", "material_id"]).any()
+    last = fits["material_id"].str[1:].astype(int) + 1 + 1000 * (versions - 1)
+    assert (fits["sigma300_mS_cm"] == last).all()
+
+
+def test_a_catalog_down_longer_than_the_wait_fails_in_one_line(
+    ducklake, postgres_server, monkeypatch
+):
+    upsert(Warehouse(), fit_row("m", "x0"))
+    monkeypatch.setenv("IONIC_ASSETS_WAREHOUSE_RECONNECT_S", "2")
+    postgres_server.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(WarehouseUnavailable) as failed:
+            upsert(Warehouse(), fit_row("m", "x1"))
+        waited_s = time.monotonic() - started
+    finally:
+        postgres_server.start()
+    assert 2.0 <= waited_s < 20.0
+    line = str(failed.value)
+    assert "\n" not in line and "warehouse catalog postgres:" in line
+    assert ducklake.catalog.split("dbname=")[1] in line
+    fits = _fits()
+    assert fits["material_id"].tolist() == ["x0"]  # the stored row is intact, nothing half-written
 
 
 @pytest.fixture

@@ -277,13 +277,15 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
     )
     def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: Warehouse):
         material = context.partition_key
-        with warehouse.get_connection(read_only=True) as conn:
-            points = read_rows(
+        points = warehouse.run(
+            lambda conn: read_rows(
                 conn,
                 "diffusion_estimates",
                 "method = ? AND material_id = ? ORDER BY temperature_K",
                 [method.name, material],
-            )
+            ),
+            read_only=True,
+        )
         if points.empty:
             raise dg.Failure(f"{method.name} {material}: no diffusion estimates yet")
         usable = points[points["estimable"]]

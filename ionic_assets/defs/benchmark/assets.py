@@ -126,11 +126,13 @@ def _figures(bench, mae) -> dict:
     "with MAE of log10 sigma (views benchmark_mae, benchmark_cost) and Figures 1-3.",
 )
 def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    with warehouse.get_connection() as conn:
+    def rebuild(conn) -> tuple:
         rebuild_benchmark_table(conn)
-        bench = read_rows(conn, "benchmark_table")
-        mae = read_rows(conn, "benchmark_mae")
-        cost = read_rows(conn, "benchmark_cost")
+        return tuple(
+            read_rows(conn, t) for t in ("benchmark_table", "benchmark_mae", "benchmark_cost")
+        )
+
+    bench, mae, cost = warehouse.run(rebuild)
     metadata = {
         "n_rows": len(bench),
         "mae": dg.MetadataValue.md(mae.to_markdown(index=False)),

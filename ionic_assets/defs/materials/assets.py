@@ -101,8 +101,7 @@ def obelix_subset(
         for material_id, entry in entries.iterrows()
     ]
     rows = pd.DataFrame([r.as_row() for r in records])
-    with warehouse.get_connection() as conn:
-        replace_rows(conn, ObelixSubsetRow.TABLE, rows, ObelixSubsetRow.KEY)
+    warehouse.run(lambda conn: replace_rows(conn, ObelixSubsetRow.TABLE, rows, ObelixSubsetRow.KEY))
     new = [m for m in ids if m not in registered]
     if new:
         context.instance.add_dynamic_partitions(material_partitions.name, new)
