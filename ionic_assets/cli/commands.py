@@ -103,7 +103,9 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     with _terminal("partitions", args.verbose) as (out, _, _log), _instance() as instance:
         if args.action == "add":
             if args.dimension == "material":
-                obelix.select_entries(obelix.load_table(settings.obelix_dir()), args.keys)
+                obelix.select_entries(
+                    obelix.load_table(settings.OBELIX_DATA_DIR.value()), args.keys
+                )
                 added = add_partition_keys(instance, materials=args.keys)
             else:
                 added = add_partition_keys(instance, temperatures=args.keys)

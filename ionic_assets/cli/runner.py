@@ -196,7 +196,9 @@ class BenchmarkRun:
         with its reason in `left_out`."""
         self._temperatures = [temperature_key(t) for t in self.temperatures or []]
         if self.materials:
-            obelix.select_entries(obelix.load_table(settings.obelix_dir()), self.materials)
+            obelix.select_entries(
+                obelix.load_table(settings.OBELIX_DATA_DIR.value()), self.materials
+            )
         settings.load_md_protocol(self.protocol)
         self._methods, self.left_out = [], []
         for method in get_methods(self.methods):

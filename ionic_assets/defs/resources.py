@@ -27,7 +27,7 @@ class SimulationSettings(dg.ConfigurableResource):
     engine: str | None = None
 
     def md_engine(self) -> str:
-        return self.engine or settings.md_engine()
+        return self.engine or settings.MD_ENGINE.value()
 
     def load_protocol(self) -> protocols.Protocol:
         return settings.load_md_protocol(self.protocol, self.protocols_file)

@@ -22,7 +22,6 @@ from ionic_assets.science import dft, forcefields, protocols
 from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
 from ionic_assets.science.errors import InputError
 
-DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
 KINDS = ("mlip", "dft", "imported")
 
 
@@ -91,18 +90,14 @@ class Method:
                 return entry
         raise InputError(
             f"method {self.name}: no trajectory registered for {material_id} at "
-            f"{temperature_K:g} K (add it under `trajectories` in {methods_file()})"
+            f"{temperature_K:g} K (add it under `trajectories` in {settings.METHODS_FILE.value()})"
         )
-
-
-def methods_file() -> Path:
-    return settings.methods_file(DEFAULT_METHODS_FILE)
 
 
 def load_methods(path: Path | None = None) -> dict[str, Method]:
     """Every method of the methods file, each field checked as it is read: one InputError
     naming the file, the method and the key otherwise."""
-    path = path or methods_file()
+    path = path or settings.METHODS_FILE.value()
     try:
         entries = yaml.safe_load(path.read_text())["methods"]
         names = list(entries)

@@ -71,7 +71,7 @@ class Warehouse(dg.ConfigurableResource):
     def tables(self) -> Backend:
         """The backend that holds the tables, as configured now."""
         return backend_from(
-            self.backend or settings.warehouse_backend(),
+            self.backend or settings.WAREHOUSE.value(),
             self.artifacts(),
             catalog=self.ducklake_catalog,
             data_path=self.ducklake_data_path,

@@ -38,7 +38,7 @@ def _store_wider_cell(warehouse: Warehouse, material: str, width_A: float) -> No
     """Build the material's cell at `width_A` with the platform's one cell builder
     (`structures.simulation_cell`, default ordering settings) and store it in `supercells`
     beside the protocol's, where the MD reads it."""
-    unit = obelix.read_structure(settings.obelix_dir(), material)
+    unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
     cell = structures.simulation_cell(unit, material, width_A, OrderingSettings(), None)
     upsert(warehouse, supercell_row(material, width_A, cell))
 

@@ -45,7 +45,9 @@ def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: lis
     if config.draw_seed is not None:
         if config.draw_over not in DRAW_POOLS:
             raise InputError(f"draw_over {config.draw_over!r}: must be one of {DRAW_POOLS}")
-        with_cif = [obelix.cif_path(settings.obelix_dir(), m).is_file() for m in table.index]
+        with_cif = [
+            obelix.cif_path(settings.OBELIX_DATA_DIR.value(), m).is_file() for m in table.index
+        ]
         pool = table[with_cif]
         if config.draw_over == "ordered":
             pool = pool[[ordered(m) for m in pool.index]]
@@ -55,14 +57,14 @@ def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: lis
 
 
 def _require_cifs(ids: list[str]) -> None:
-    missing = [m for m in ids if not obelix.cif_path(settings.obelix_dir(), m).is_file()]
+    missing = [m for m in ids if not obelix.cif_path(settings.OBELIX_DATA_DIR.value(), m).is_file()]
     if missing:
         raise InputError(f"OBELiX ID(s) without a CIF: {', '.join(missing)}")
 
 
 def _is_ordered(material_id: str, tolerance: float) -> bool:
     try:
-        unit = obelix.read_structure(settings.obelix_dir(), material_id)
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material_id)
     except InputError:
         return False
     return structures.is_ordered(unit, tolerance)
@@ -77,7 +79,7 @@ def _is_ordered(material_id: str, tolerance: float) -> bool:
 def obelix_subset(
     context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    data_dir = settings.obelix_dir()
+    data_dir = settings.OBELIX_DATA_DIR.value()
     seed_default_partitions(context.instance)
     registered = context.instance.get_dynamic_partitions(material_partitions.name)
     # Each CIF is parsed once per materialization, whichever of the two uses asks first.
@@ -222,7 +224,7 @@ def supercells(
     material = context.partition_key
     with clear_failure():
         min_width_A = simulation.load_protocol().min_cell_width_A
-        unit = obelix.read_structure(settings.obelix_dir(), material)
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
         energy = None
         if config.rank_by != "ewald":
             energy = _model_energy(config.rank_by, simulation.device)

@@ -372,7 +372,9 @@ def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
     each its own pod, in parallel)."""
     if not method.batchable:
         return None
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.md_partitions_per_run())
+    return dg.BackfillPolicy.multi_run(
+        max_partitions_per_run=settings.MD_PARTITIONS_PER_RUN.value()
+    )
 
 
 def _imported(context, method, simulation, warehouse, key):
