@@ -465,7 +465,7 @@ def _failed_partitions(failure) -> dict[str, str]:
 
 
 def failure_message(event) -> str:
-    """A failed step's one line: a user error's description (`lib.failures.clear_failure`), or,
+    """A failed step's one line: a user error's description (`defs.failures.clear_failure`), or,
     for a bug, its type and message followed by the traceback."""
     data = event.step_failure_data
     if data.user_failure_data is not None and data.user_failure_data.description:

@@ -65,7 +65,7 @@ _CATALOG_QUERY = "Failed to execute query"
 
 class WarehouseUnavailable(OSError):
     """The warehouse cannot be reached (catalog down, file busy too long, misconfigured). An
-    OSError, so an asset reports it in one line (`lib.failures.clear_failure`)."""
+    OSError, so an asset reports it in one line (`defs.failures.clear_failure`)."""
 
 
 def extension_directory() -> str:

@@ -16,17 +16,17 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import (
     material_partitions,
     simulation_key,
     simulation_partitions,
 )
+from ionic_assets.defs.reports import publish_figures
 from ionic_assets.defs.resources import AnalysisSettings
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
-from ionic_assets.lib.reports import publish_figures
 from ionic_assets.lib.warehouse import Warehouse, partition_row, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable

@@ -13,12 +13,12 @@ import dagster as dg
 import pandas as pd
 
 from ionic_assets.defs.analysis.assets import analyze_partition, md_row
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercell_row
 from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
 from ionic_assets.defs.resources import AnalysisSettings, SimulationSettings
 from ionic_assets.defs.simulation.assets import simulate
 from ionic_assets.lib import settings
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import ON_DEMAND_TAG, scalars
 from ionic_assets.lib.methods import Method, load_methods

@@ -11,8 +11,8 @@ import dagster as dg
 
 from ionic_assets.defs.analysis.assets import REFRESH_WITH_MISSING_DEPS
 from ionic_assets.defs.materials.assets import obelix_subset
+from ionic_assets.defs.reports import publish_figures
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.reports import publish_figures
 from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
 from ionic_assets.lib.warehouse_backends import transaction
 from ionic_assets.science import figures

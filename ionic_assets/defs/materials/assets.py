@@ -5,10 +5,10 @@ import functools
 import dagster as dg
 import pandas as pd
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import settings
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.records import ObelixSubsetRow, SupercellRow

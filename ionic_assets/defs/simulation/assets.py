@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
 from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
 from ionic_assets.lib.methods import Method, load_methods

@@ -18,6 +18,7 @@ Environment (read when a figure is written)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -251,3 +252,20 @@ def write_figures(
     for entry, written in zip(out, _render_pngs(jobs, browser, timeout_s), strict=True):
         entry["png"] = str(written) if written else None
     return out
+
+
+def png_markdown(png_path: str | os.PathLike | None, max_bytes: int = 400_000) -> str:
+    """Markdown showing a PNG inline (base64 data URI), for Dagster metadata previews.
+
+    Falls back to a line naming the file when it is missing or larger than `max_bytes`.
+    """
+    if not png_path:
+        return "_no PNG preview (no browser for export)_"
+    path = Path(png_path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return f"_PNG preview missing: `{path}`_"
+    if len(data) > max_bytes:
+        return f"PNG preview too large to inline ({len(data) // 1024} KiB): `{path}`"
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"

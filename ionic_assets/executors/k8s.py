@@ -181,7 +181,7 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
 # API: `k8s_job_executor` builds a StepDelegatingExecutor that keeps its handler in
 # `_step_handler`, and a K8sStepHandler's whole state is `HANDLER_STATE`. Both are checked where
 # they are used, so an upgrade that moves them fails at executor creation, naming what moved
-# (and the tests in ionic_assets_tests/lib/test_k8s_executor.py fail with it).
+# (and the tests in ionic_assets_tests/executors/test_k8s.py fail with it).
 HANDLER_STATE = frozenset(
     {
         "_executor_image",
@@ -204,7 +204,7 @@ def _handler_state(handler: K8sStepHandler) -> dict:
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: expected a K8sStepHandler with state "
             f"{sorted(HANDLER_STATE)}, got {type(handler).__name__} with {sorted(state)}; "
-            "update lib/k8s_executor.py for this version"
+            "update executors/k8s.py for this version"
         )
     return state
 
@@ -215,7 +215,7 @@ def _create_executor(init_context: dg.InitExecutorContext) -> StepDelegatingExec
     if not isinstance(executor, StepDelegatingExecutor) or not hasattr(executor, "_step_handler"):
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: k8s_job_executor no longer builds a "
-            "StepDelegatingExecutor with a `_step_handler`; update lib/k8s_executor.py"
+            "StepDelegatingExecutor with a `_step_handler`; update executors/k8s.py"
         )
     executor._step_handler = PartitionSizedK8sStepHandler.from_handler(executor._step_handler)
     return executor
@@ -228,6 +228,6 @@ k8s_partition_sized_executor = dg.ExecutorDefinition(
     executor_creation_fn=_create_executor,
     description=(
         "dagster-k8s's k8s_job_executor (same config); the md_trajectories pods of DFT methods "
-        "ask for the CPUs and memory of the run's material (ionic_assets/lib/k8s_executor.py)."
+        "ask for the CPUs and memory of the run's material (ionic_assets/executors/k8s.py)."
     ),
 )
