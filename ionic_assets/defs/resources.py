@@ -33,6 +33,11 @@ class SimulationSettings(dg.ConfigurableResource):
         return settings.load_md_protocol(self.protocol, self.protocols_file)
 
 
+class WarehouseResource(dg.ConfigurableResource, Warehouse):
+    """The platform's storage, the warehouse tables and the artifact files, as the `warehouse`
+    resource (fields and methods: `lib.warehouse.Warehouse`)."""
+
+
 class AnalysisSettings(dg.ConfigurableResource):
     """How trajectories are analysed: MSD reliability threshold and kinisi settings name."""
 
@@ -44,7 +49,7 @@ class AnalysisSettings(dg.ConfigurableResource):
 def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "warehouse": Warehouse(),
+            "warehouse": WarehouseResource(),
             "simulation": SimulationSettings(),
             "analysis": AnalysisSettings(),
         }

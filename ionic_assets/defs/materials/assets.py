@@ -7,12 +7,12 @@ import pandas as pd
 
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.records import ObelixSubsetRow, SupercellRow
-from ionic_assets.lib.warehouse import Warehouse, replace_rows, upsert
+from ionic_assets.lib.warehouse import replace_rows, upsert
 from ionic_assets.science import forcefields, obelix, structures
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.ordering import OrderingSettings
@@ -77,7 +77,7 @@ def _is_ordered(material_id: str, tolerance: float) -> bool:
     description="OBELiX entries benchmarked, with experimental conductivity in mS/cm.",
 )
 def obelix_subset(
-    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     data_dir = settings.OBELIX_DATA_DIR.value()
     seed_default_partitions(context.instance)
@@ -219,7 +219,7 @@ def supercells(
     context: dg.AssetExecutionContext,
     config: SupercellConfig,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
 ):
     material = context.partition_key
     with clear_failure():

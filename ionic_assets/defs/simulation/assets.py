@@ -30,7 +30,7 @@ import dagster as dg
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
@@ -39,7 +39,7 @@ from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
-from ionic_assets.lib.warehouse import Warehouse, upsert
+from ionic_assets.lib.warehouse import upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.batched.dispatch import run_one, run_systems
 from ionic_assets.science.batched.runner import ENGINE
@@ -106,7 +106,7 @@ def simulate(
     context: dg.AssetExecutionContext,
     method: Method,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
     keys: list[tuple[str, float]],
     width_A: float | None = None,
 ) -> list:
@@ -267,7 +267,7 @@ def import_registered(
     context: dg.AssetExecutionContext,
     method: Method,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
     material_id: str,
     temperature_K: float,
 ) -> tuple[MDTrajectoryRow, dict]:
@@ -353,7 +353,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     def md_trajectories(
         context: dg.AssetExecutionContext,
         simulation: SimulationSettings,
-        warehouse: Warehouse,
+        warehouse: WarehouseResource,
     ):
         keys = simulation_keys(context)
         with clear_failure():
