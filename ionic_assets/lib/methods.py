@@ -20,6 +20,7 @@ import yaml
 from ionic_assets.lib import settings
 from ionic_assets.science import dft, forcefields, protocols
 from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
+from ionic_assets.science.dft.vasp import VaspInstallation
 from ionic_assets.science.errors import InputError
 
 KINDS = ("mlip", "dft", "imported")
@@ -226,13 +227,23 @@ def _imported(method: str, entry: dict, base: Path) -> ImportedTrajectory:
     return dataclasses.replace(trajectory, path=path if path.is_absolute() else base / path)
 
 
+def dft_installation() -> dft.DftInstallation:
+    """Where the DFT engines are installed here, from the settings (read now)."""
+    vasp = VaspInstallation(
+        command=settings.ASE_VASP_COMMAND.value() or settings.VASP_COMMAND.value(),
+        pp_path=settings.VASP_PP_PATH.value(),
+        version=settings.VASP_VERSION.value(),
+    )
+    return dft.DftInstallation(vasp, settings.CP2K_DATA_DIR.value())
+
+
 def check_runnable(method: Method) -> None:
     """InputError at once when `method` cannot run here: an MLIP package or weights file that
     is missing, a DFT engine that is not installed, a registered trajectory file that is absent."""
     if method.kind == "mlip":
         forcefields.check_available(forcefields.ModelSpec.from_dict(method.settings["model"]))
     elif method.kind == "dft":
-        dft.check_available(method.engine)
+        dft.check_available(method.engine, dft_installation())
     for entry in method.trajectories:
         if not entry.path.is_file():
             raise InputError(f"method {method.name}: trajectory file {entry.path} not found")

@@ -35,7 +35,7 @@ from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
-from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.methods import Method, dft_installation, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
@@ -82,7 +82,12 @@ def n_replicas(method: Method, protocol: protocols.Protocol) -> int:
 def dft_engine(method: Method, atoms, workdir) -> Iterator[forcefields.LoadedModel]:
     """The DFT method's calculator for `atoms`; its engine's process is ended afterwards."""
     model = load_dft_method(
-        method.engine, atoms, workdir, available_cpus(), method.settings.get("settings")
+        method.engine,
+        atoms,
+        workdir,
+        dft_installation(),
+        available_cpus(),
+        method.settings.get("settings"),
     )
     try:
         yield model
