@@ -199,7 +199,8 @@ class BenchmarkRun:
             obelix.select_entries(
                 obelix.load_table(settings.OBELIX_DATA_DIR.value()), self.materials
             )
-        settings.load_md_protocol(self.protocol)
+        # Resolved once here: every step of the run gets this name in its run config.
+        self.protocol = settings.load_md_protocol(self.protocol).name
         self._methods, self.left_out = [], []
         for method in get_methods(self.methods):
             try:
@@ -329,7 +330,7 @@ class BenchmarkRun:
         if self.verbose:
             loggers["console"] = {"config": {"log_level": "INFO"}}
         config: dict = {"loggers": loggers}
-        if self.protocol and "simulation" in self._jobs[keys].required_resource_keys:
+        if "simulation" in self._jobs[keys].required_resource_keys:
             config["resources"] = {"simulation": {"config": {"protocol": self.protocol}}}
         return config
 

@@ -6,7 +6,8 @@ ignores run tags). A DFT pod must be sized by the partition's material, so this 
 handler adds, for the md_trajectories step of a `dft` method:
 
     run tag dagster/partition/material -> the material's supercell for the run's MD protocol
-    (the one the `supercells` asset stored, `lib/cells.py`) -> its atom count ->
+    (the one its `simulation` resource loads, as the step does; the supercell the `supercells`
+    asset stored, `lib/cells.py`) -> its atom count ->
     `science.dft.sizing.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
     `dft_pod_resources`)
 
@@ -25,15 +26,15 @@ from dataclasses import dataclass
 import dagster as dg
 import dagster_k8s
 from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster_k8s import k8s_job_executor
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
-from ionic_assets.lib import settings
+from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
 from ionic_assets.lib.methods import Method, load_methods
-from ionic_assets.science import protocols
 from ionic_assets.science.dft.sizing import dft_resources
 from ionic_assets.science.errors import InputError
 
@@ -43,13 +44,12 @@ SIZING_ANNOTATION = "ionic-assets/dft-sizing"
 N_ATOMS_ANNOTATION = "ionic-assets/n-atoms"
 
 
-def run_protocol(run_config: dict | None) -> protocols.Protocol:
-    """The MD protocol of a run's md_trajectories steps, resolved as `SimulationSettings` does:
-    the run config of the `simulation` resource, else IONIC_ASSETS_PROTOCOL (default "paper"),
-    looked up in its `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else the package's."""
-    resources = (run_config or {}).get("resources") or {}
-    config = (resources.get("simulation") or {}).get("config") or {}
-    return settings.load_md_protocol(config.get("protocol"), config.get("protocols_file"))
+def run_simulation(step_context) -> SimulationSettings:
+    """The `simulation` resource a step of this run gets: its config as Dagster resolves the
+    run config against the job (defaults included)."""
+    job = step_context.job.get_definition()
+    resolved = ResolvedRunConfig.build(job, step_context.run_config)
+    return SimulationSettings(**resolved.resources["simulation"].config)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ class PodSize:
     n_atoms: int | None = None
 
 
-def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> PodSize:
-    """The pod resources of `method`'s md_trajectories step in a run with these tags and config.
+def size_dft_pod(method: Method, run_tags: dict, simulation: SimulationSettings) -> PodSize:
+    """The pod resources of `method`'s md_trajectories step in a run with these tags and this
+    `simulation` resource.
 
     Anything that stops the sizing (a run without one material, no supercell stored for the
     material at the protocol's width, an unknown protocol) gives the static request of
@@ -75,7 +76,7 @@ def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> Pod
     try:
         if not material:
             raise InputError(f"the run has no {MATERIAL_TAG} tag (not a single-partition run)")
-        protocol = run_protocol(run_config)
+        protocol = simulation.load_protocol()
         n_atoms = supercell_atoms(material, protocol.min_cell_width_A)
     except Exception as exc:  # sizing is advisory: any failure keeps the static request
         static = pod_tags(method)["dagster-k8s/config"]["container_config"]["resources"]
@@ -144,7 +145,8 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
         step_key = self._get_step_key(step_handler_context)
         if step_key not in self.sizes:
             run = step_handler_context.dagster_run
-            self.sizes[step_key] = size_dft_pod(method, dict(run.tags), run.run_config)
+            simulation = run_simulation(step_handler_context.get_step_context(step_key))
+            self.sizes[step_key] = size_dft_pod(method, dict(run.tags), simulation)
         return self.sizes[step_key]
 
     def _get_container_context(self, step_handler_context) -> K8sContainerContext:
