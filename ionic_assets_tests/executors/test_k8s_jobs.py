@@ -197,7 +197,12 @@ def launch_md_step(
         dagster_run=run,
         instance=cluster.instance,
         step_tags={step_key: plan.get_step_by_key(step_key).tags},
-        get_step_context=lambda key: SimpleNamespace(step=plan.get_step_by_key(key), log=log),
+        get_step_context=lambda key: SimpleNamespace(
+            step=plan.get_step_by_key(key),
+            log=log,
+            job=InMemoryJob(job_def),
+            run_config=full_run_config,
+        ),
     )
     list(handler.launch_step(context))
     assert len(submitted) == 1
