@@ -46,7 +46,8 @@ N_ATOMS_ANNOTATION = "ionic-assets/n-atoms"
 
 def run_simulation(step_context) -> SimulationSettings:
     """The `simulation` resource a step of this run gets: its config as Dagster resolves the
-    run config against the job (defaults included)."""
+    run config against the job (defaults included; `ResolvedRunConfig` is Dagster's own, not
+    public API, and what a run does to build its resources)."""
     job = step_context.job.get_definition()
     resolved = ResolvedRunConfig.build(job, step_context.run_config)
     return SimulationSettings(**resolved.resources["simulation"].config)
