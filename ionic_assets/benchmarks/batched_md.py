@@ -83,7 +83,7 @@ def paper_cells(cells_file: Path | None) -> list:
     min_width_A = load_protocol("paper").min_cell_width_A
     cells = []
     for material in obelix.PAPER_MATERIAL_IDS:
-        unit = obelix.read_structure(settings.obelix_dir(), material)
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
         atoms = structures.to_ase(structures.simulation_cell(unit, material, min_width_A).structure)
         atoms.info["material_id"] = material
         cells.append(atoms)

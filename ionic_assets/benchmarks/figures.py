@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     materials = obelix.select_entries(
-        obelix.load_table(args.obelix_dir or settings.obelix_dir()), list(obelix.PAPER_MATERIAL_IDS)
+        obelix.load_table(args.obelix_dir or settings.OBELIX_DATA_DIR.value()),
+        list(obelix.PAPER_MATERIAL_IDS),
     )
     rng = np.random.default_rng(args.seed)
     methods = [m for m in load_methods() if m in BIAS]

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cif = args.cif or obelix.cif_path(settings.obelix_dir(), DEFAULT_MATERIAL)
+    cif = args.cif or obelix.cif_path(settings.OBELIX_DATA_DIR.value(), DEFAULT_MATERIAL)
     atoms = supercell(cif, args.min_width)
     with tempfile.TemporaryDirectory() as workdir:
         rows = [

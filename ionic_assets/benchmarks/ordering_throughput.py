@@ -111,7 +111,7 @@ def markdown(summary: dict, rows: list[dict], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--obelix-dir", type=Path, default=settings.obelix_dir())
+    parser.add_argument("--obelix-dir", type=Path, default=settings.OBELIX_DATA_DIR.value())
     parser.add_argument("--min-width", type=float, default=10.0)
     parser.add_argument("--only", nargs="*", help="material IDs (default: every CIF)")
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks"), help="result folder")

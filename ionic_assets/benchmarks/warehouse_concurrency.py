@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: a throwaway local PostgreSQL server)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks"), help="result folder")
     args = parser.parse_args(argv)
-    from ionic_assets.lib.pg_local import local_postgres
+    from ionic_assets.benchmarks.pg_local import local_postgres
 
     environment = {
         "cpus": os.cpu_count(),

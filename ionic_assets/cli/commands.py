@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ionic_assets.lib import settings, warehouse_copy
+from ionic_assets.cli import warehouse
+from ionic_assets.lib import settings
 from ionic_assets.lib.failures import USER_ERRORS, one_line
 
 
@@ -103,7 +104,9 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     with _terminal("partitions", args.verbose) as (out, _, _log), _instance() as instance:
         if args.action == "add":
             if args.dimension == "material":
-                obelix.select_entries(obelix.load_table(settings.obelix_dir()), args.keys)
+                obelix.select_entries(
+                    obelix.load_table(settings.OBELIX_DATA_DIR.value()), args.keys
+                )
                 added = add_partition_keys(instance, materials=args.keys)
             else:
                 added = add_partition_keys(instance, temperatures=args.keys)
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Li MSD reliability threshold, Å² (default: transport.MSD_THRESHOLD_A2)",
     )
     analyze.set_defaults(func=cmd_analyze)
-    warehouse_copy.add_parser(sub)
+    warehouse.add_parser(sub)
     for command in (run, parts, analyze):
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
     return parser

@@ -196,8 +196,11 @@ class BenchmarkRun:
         with its reason in `left_out`."""
         self._temperatures = [temperature_key(t) for t in self.temperatures or []]
         if self.materials:
-            obelix.select_entries(obelix.load_table(settings.obelix_dir()), self.materials)
-        settings.load_md_protocol(self.protocol)
+            obelix.select_entries(
+                obelix.load_table(settings.OBELIX_DATA_DIR.value()), self.materials
+            )
+        # Resolved once here: every step of the run gets this name in its run config.
+        self.protocol = settings.load_md_protocol(self.protocol).name
         self._methods, self.left_out = [], []
         for method in get_methods(self.methods):
             try:
@@ -327,7 +330,7 @@ class BenchmarkRun:
         if self.verbose:
             loggers["console"] = {"config": {"log_level": "INFO"}}
         config: dict = {"loggers": loggers}
-        if self.protocol and "simulation" in self._jobs[keys].required_resource_keys:
+        if "simulation" in self._jobs[keys].required_resource_keys:
             config["resources"] = {"simulation": {"config": {"protocol": self.protocol}}}
         return config
 
@@ -463,7 +466,7 @@ def _failed_partitions(failure) -> dict[str, str]:
 
 
 def failure_message(event) -> str:
-    """A failed step's one line: a user error's description (`lib.failures.clear_failure`), or,
+    """A failed step's one line: a user error's description (`defs.failures.clear_failure`), or,
     for a bug, its type and message followed by the traceback."""
     data = event.step_failure_data
     if data.user_failure_data is not None and data.user_failure_data.description:

@@ -12,10 +12,11 @@ from ionic_assets.science.transport import MSD_THRESHOLD_A2
 class SimulationSettings(dg.ConfigurableResource):
     """How md_trajectories runs: protocol name, device and base seed.
 
-    `protocol` None means IONIC_ASSETS_PROTOCOL (else "paper"), read when a run loads it, so a
-    deployment can switch every run to `smoke` without editing run config; the CLI sets it in
-    the run config. It is looked up in `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else
-    the package's config/protocols.yaml.
+    `protocol` None means IONIC_ASSETS_PROTOCOL, read when a run loads it, so a deployment can
+    switch every run to `smoke` without editing run config; the CLI resolves it when its run
+    starts and sets it in the run config, and the k8s executor sizes DFT pods by this resource
+    as the run config resolves it (`executors/k8s.py`). It is looked up in `protocols_file`,
+    else IONIC_ASSETS_PROTOCOLS_FILE.
     """
 
     protocol: str | None = None
@@ -27,10 +28,15 @@ class SimulationSettings(dg.ConfigurableResource):
     engine: str | None = None
 
     def md_engine(self) -> str:
-        return self.engine or settings.md_engine()
+        return self.engine or settings.MD_ENGINE.value()
 
     def load_protocol(self) -> protocols.Protocol:
         return settings.load_md_protocol(self.protocol, self.protocols_file)
+
+
+class WarehouseResource(dg.ConfigurableResource, Warehouse):
+    """The platform's storage, the warehouse tables and the artifact files, as the `warehouse`
+    resource (fields and methods: `lib.warehouse.Warehouse`)."""
 
 
 class AnalysisSettings(dg.ConfigurableResource):
@@ -44,7 +50,7 @@ class AnalysisSettings(dg.ConfigurableResource):
 def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "warehouse": Warehouse(),
+            "warehouse": WarehouseResource(),
             "simulation": SimulationSettings(),
             "analysis": AnalysisSettings(),
         }

@@ -4,13 +4,8 @@
 unknown name, a missing or unreadable file, a value out of range, a missing engine, a calculation
 that did not converge, a disk that is full): they are shown as one line `error: <item>: <cause>`,
 never with a traceback. Anything else is a bug and keeps its traceback. The CLI
-(`ionic_assets.cli.commands.main`) and every asset (`clear_failure`) decide by this tuple alone.
+(`ionic_assets.cli.commands.main`) and every asset (`defs/failures.py`) decide by this tuple alone.
 """
-
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import dagster as dg
 
 from ionic_assets.science.errors import InputError, NotConverged, NotEstimable
 
@@ -21,15 +16,3 @@ def one_line(exc: BaseException) -> str:
     """The first line of an error's message: `<item>: <cause>`."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-@contextmanager
-def clear_failure() -> Iterator[None]:
-    """Re-raise a user error as a `dg.Failure` whose description is its one line (the top of
-    the failure in the Dagster UI, and what `ionic-assets run` prints), the rest of the message
-    and the exception type as metadata below it."""
-    try:
-        yield
-    except USER_ERRORS as exc:
-        details = {"error_type": type(exc).__name__, "message": str(exc)}
-        raise dg.Failure(description=one_line(exc), metadata=details, allow_retries=False) from None

@@ -26,7 +26,6 @@ for a dft method each key given there replaces the sized value.
 
 from __future__ import annotations
 
-import json
 import math
 
 from ionic_assets.lib import settings
@@ -38,29 +37,17 @@ from ionic_assets.science.dft.sizing import dft_resources
 GPU_POOL = "gpu"
 CPU_POOL = "cpu"
 
-_DEFAULTS = {
-    "gpu": {
-        "node_selector": {"ionic-assets/pool": "gpu"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "resources": {"cpu": "4", "memory": "32Gi", "gpu": 1},
-    },
-    "cpu": {
-        "node_selector": {"ionic-assets/pool": "cpu"},
-        "tolerations": [],
-        # The paper ran each AIMD simulation on one 64-CPU node with up to 32 GB.
-        "resources": {"cpu": "64", "memory": "32Gi", "gpu": 0},
-    },
+#: What a step pod of each pool asks for (its node selector and tolerations: `lib.settings`).
+POOL_RESOURCES = {
+    "gpu": {"cpu": "4", "memory": "32Gi", "gpu": 1},
+    # The paper ran each AIMD simulation on one 64-CPU node with up to 32 GB.
+    "cpu": {"cpu": "64", "memory": "32Gi", "gpu": 0},
 }
 #: An imported trajectory is only validated and copied: nothing is computed.
 IMPORTED_RESOURCES = {"cpu": "1", "memory": "4Gi", "gpu": 0}
 #: /dev/shm of DFT pods, for MPI's shared memory; what it holds counts against the memory limit.
 SHM_VOLUME = {"name": "ionic-dshm", "empty_dir": {"medium": "Memory", "size_limit": "1Gi"}}
 SHM_MOUNT = {"name": "ionic-dshm", "mount_path": "/dev/shm"}
-
-
-def _from_env(pool: str, what: str):
-    value = settings.POOL_SETTINGS[(pool, what)].read()
-    return json.loads(value) if value else _DEFAULTS[pool][what]
 
 
 def md_step_name(method_key: str) -> str:
@@ -87,11 +74,11 @@ def _requirements(method: Method, wanted: dict) -> dict:
 def pod_tags(method: Method) -> dict:
     """`dagster-k8s/config` op tags for the method's md_trajectories step."""
     pool = pool_of(method)
-    wanted = IMPORTED_RESOURCES if method.kind == "imported" else _DEFAULTS[pool]["resources"]
+    wanted = IMPORTED_RESOURCES if method.kind == "imported" else POOL_RESOURCES[pool]
     container = {"resources": _requirements(method, wanted)}
     pod = {
-        "node_selector": _from_env(pool, "node_selector"),
-        "tolerations": _from_env(pool, "tolerations"),
+        "node_selector": settings.POOL_SETTINGS[(pool, "node_selector")].value(),
+        "tolerations": settings.POOL_SETTINGS[(pool, "tolerations")].value(),
     }
     if method.kind == "dft":
         container["volume_mounts"] = [SHM_MOUNT]

@@ -20,9 +20,9 @@ import yaml
 from ionic_assets.lib import settings
 from ionic_assets.science import dft, forcefields, protocols
 from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
+from ionic_assets.science.dft.vasp import VaspInstallation
 from ionic_assets.science.errors import InputError
 
-DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
 KINDS = ("mlip", "dft", "imported")
 
 
@@ -91,18 +91,14 @@ class Method:
                 return entry
         raise InputError(
             f"method {self.name}: no trajectory registered for {material_id} at "
-            f"{temperature_K:g} K (add it under `trajectories` in {methods_file()})"
+            f"{temperature_K:g} K (add it under `trajectories` in {settings.METHODS_FILE.value()})"
         )
-
-
-def methods_file() -> Path:
-    return settings.methods_file(DEFAULT_METHODS_FILE)
 
 
 def load_methods(path: Path | None = None) -> dict[str, Method]:
     """Every method of the methods file, each field checked as it is read: one InputError
     naming the file, the method and the key otherwise."""
-    path = path or methods_file()
+    path = path or settings.METHODS_FILE.value()
     try:
         entries = yaml.safe_load(path.read_text())["methods"]
         names = list(entries)
@@ -231,13 +227,23 @@ def _imported(method: str, entry: dict, base: Path) -> ImportedTrajectory:
     return dataclasses.replace(trajectory, path=path if path.is_absolute() else base / path)
 
 
+def dft_installation() -> dft.DftInstallation:
+    """Where the DFT engines are installed here, from the settings (read now)."""
+    vasp = VaspInstallation(
+        command=settings.ASE_VASP_COMMAND.value() or settings.VASP_COMMAND.value(),
+        pp_path=settings.VASP_PP_PATH.value(),
+        version=settings.VASP_VERSION.value(),
+    )
+    return dft.DftInstallation(vasp, settings.CP2K_DATA_DIR.value())
+
+
 def check_runnable(method: Method) -> None:
     """InputError at once when `method` cannot run here: an MLIP package or weights file that
     is missing, a DFT engine that is not installed, a registered trajectory file that is absent."""
     if method.kind == "mlip":
         forcefields.check_available(forcefields.ModelSpec.from_dict(method.settings["model"]))
     elif method.kind == "dft":
-        dft.check_available(method.engine)
+        dft.check_available(method.engine, dft_installation())
     for entry in method.trajectories:
         if not entry.path.is_file():
             raise InputError(f"method {method.name}: trajectory file {entry.path} not found")

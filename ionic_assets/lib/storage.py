@@ -24,7 +24,7 @@ Who uses what:
   (`run_nvt(on_checkpoint=files.sync)`) and when the run ends, failed or not. It records
   `url(rel)` as the row's `trajectory_path`.
 - diffusion_estimates reads that trajectory with `local_copy(relpath(url), "r")`.
-- `lib.reports.publish_figures` writes figures locally and publishes them under `reports/`.
+- `defs.reports.publish_figures` writes figures locally and publishes them under `reports/`.
 
 On a local base (a path or file://) everything hands out the real files (no copies) and
 `url()` is the plain path, as IONIC_ASSETS_HOME paths always were; `local_copy(rel, "w")` writes

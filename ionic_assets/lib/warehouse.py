@@ -4,8 +4,8 @@ materializations neither lose nor duplicate rows.
 Each asset owns one table keyed by its partition columns; a materialization replaces the rows of
 its keys inside one transaction (delete + insert), so a re-run overwrites and two runs of
 different partitions both land. Where the tables live (one local DuckDB file, or DuckLake with a
-PostgreSQL catalog) is the `Warehouse` resource's business (`lib.warehouse_backends`), not the
-assets'. Columns a row leaves out (a "not estimable" row has no D) are NULL.
+PostgreSQL catalog) is the `Warehouse`'s business (`lib.warehouse_backends`), not the assets'.
+Columns a row leaves out (a "not estimable" row has no D) are NULL.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-import dagster as dg
 import duckdb
 import pandas as pd
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ionic_assets.lib import settings
 from ionic_assets.lib.records import RECORDS, Record
@@ -30,8 +29,9 @@ TABLES: dict[str, dict[str, str]] = {record.TABLE: record.columns() for record i
 KEYS: dict[str, tuple[str, ...] | None] = {record.TABLE: record.KEY for record in RECORDS}
 
 
-class Warehouse(dg.ConfigurableResource):
-    """The platform's storage as a resource: the warehouse tables and the artifact files.
+class Warehouse(BaseModel):
+    """The platform's storage: the warehouse tables and the artifact files (the assets' resource
+    `warehouse` is this, `defs.resources.WarehouseResource`).
 
     Artifacts (trajectories, reports) live below one base URL, `storage_url` or else
     IONIC_ASSETS_STORAGE_URL or else IONIC_ASSETS_HOME. The tables live in the backend that
@@ -73,7 +73,7 @@ class Warehouse(dg.ConfigurableResource):
     def tables(self) -> Backend:
         """The backend that holds the tables, as configured now."""
         return backend_from(
-            self.backend or settings.warehouse_backend(),
+            self.backend or settings.WAREHOUSE.value(),
             self.artifacts(),
             catalog=self.ducklake_catalog,
             data_path=self.ducklake_data_path,
@@ -90,7 +90,7 @@ class Warehouse(dg.ConfigurableResource):
         unreachable for up to IONIC_ASSETS_WAREHOUSE_RECONNECT_S seconds; `work` must be
         idempotent (an upsert by key is)."""
         return reconnecting(
-            self.tables(), work, read_only=read_only, wait_s=settings.warehouse_reconnect_s()
+            self.tables(), work, read_only=read_only, wait_s=settings.WAREHOUSE_RECONNECT.value()
         )
 
 

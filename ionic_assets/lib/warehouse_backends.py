@@ -1,15 +1,15 @@
 """Where the warehouse tables live: one local DuckDB file, or DuckLake with a PostgreSQL catalog.
 
-`settings.warehouse_backend()` (IONIC_ASSETS_WAREHOUSE) chooses:
+`settings.WAREHOUSE` (IONIC_ASSETS_WAREHOUSE) chooses:
 
 - `duckdb` (default): the embedded file `ionic.duckdb` below the local artifact store. No
   server. DuckDB lets one process write the file at a time and holds its own lock on it, which
   the kernel releases when that process dies (so nothing is ever stale); a second process waits
   here until the file is free, up to `busy_timeout_s`.
 - `ducklake`: DuckDB's lakehouse format. The catalog (schemas, snapshots, transactions) is a
-  PostgreSQL database (`settings.ducklake_catalog()`, a libpq connection string: password and
+  PostgreSQL database (`settings.DUCKLAKE_CATALOG`, a libpq connection string: password and
   host may come from PGPASSWORD/PGHOST), the data Parquet files under a path or `s3://` URL
-  (`settings.ducklake_data_path()`). Many processes and pods commit concurrently; a commit
+  (`settings.DUCKLAKE_DATA_PATH`). Many processes and pods commit concurrently; a commit
   that conflicts with another's is retried (`transaction`).
 
 A write connection's default database is the warehouse. A read-only one is a private snapshot
@@ -66,7 +66,7 @@ _CATALOG_QUERY = "Failed to execute query"
 
 class WarehouseUnavailable(OSError):
     """The warehouse cannot be reached (catalog down, file busy too long, misconfigured). An
-    OSError, so an asset reports it in one line (`lib.failures.clear_failure`)."""
+    OSError, so an asset reports it in one line (`defs.failures.clear_failure`)."""
 
 
 class CatalogUnreachable(WarehouseUnavailable):
@@ -260,7 +260,7 @@ def _attach_racing_creators(conn, attach_sql: str, attempts: int = 20) -> None:
 
 def _s3_secret(conn) -> None:
     """An S3 secret from the standard AWS variables, when set (else DuckDB's defaults)."""
-    given = {key: v.read() for key, v in settings.S3_CREDENTIALS.items() if v.read()}
+    given = {key: v.value() for key, v in settings.S3_CREDENTIALS.items() if v.value()}
     if "ENDPOINT" in given:
         endpoint = given["ENDPOINT"]
         given["ENDPOINT"] = re.sub(r"^https?://", "", endpoint)
@@ -295,8 +295,8 @@ def backend_from(
     if name == "ducklake":
         default = store.path("ducklake") if store.is_local else store.url("ducklake")
         return DuckLake(
-            catalog or settings.ducklake_catalog(),
-            data_path or settings.ducklake_data_path(default),
+            catalog or settings.DUCKLAKE_CATALOG.value(),
+            data_path or settings.DUCKLAKE_DATA_PATH.value() or default,
         )
     raise WarehouseUnavailable(f"IONIC_ASSETS_WAREHOUSE={name!r}: one of {', '.join(BACKENDS)}")
 

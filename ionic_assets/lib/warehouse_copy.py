@@ -1,4 +1,4 @@
-"""`ionic-assets warehouse copy --from A --to B`: one warehouse's tables and views into another.
+"""One warehouse's tables and views into another (`ionic-assets warehouse copy`, cli/warehouse.py).
 
 For a user who started on a laptop and moves to the cluster (`--from duckdb --to ducklake`), or
 pulls the cluster's results down to look at them in DuckDB (`--from ducklake --to cluster.duckdb`).
@@ -9,8 +9,6 @@ name, column types kept, all in one transaction; tables only the target has are 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from ionic_assets.lib.storage import ArtifactStore
@@ -70,26 +68,3 @@ def copy_warehouse(source: Backend, target: Backend) -> dict[str, int]:
             return transaction(conn, copy)
         finally:
             conn.execute("DETACH source")
-
-
-def cmd_copy(args: argparse.Namespace) -> int:
-    try:
-        source, target = backend_of(args.source), backend_of(args.target)
-        counts = copy_warehouse(source, target)
-    except WarehouseUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for table, n in counts.items():
-        print(f"{table}: {n} rows")
-    print(f"copied {source.describe()} -> {target.describe()}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    """The `warehouse` command on the CLI's subparsers `sub`."""
-    warehouse = sub.add_parser("warehouse", help="move data between warehouses")
-    action = warehouse.add_subparsers(dest="action", required=True)
-    copy = action.add_parser("copy", help="copy every table of one warehouse into another")
-    copy.add_argument("--from", dest="source", required=True, help="duckdb, ducklake or X.duckdb")
-    copy.add_argument("--to", dest="target", required=True, help="duckdb, ducklake or X.duckdb")
-    copy.set_defaults(func=cmd_copy)

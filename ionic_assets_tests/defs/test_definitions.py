@@ -8,7 +8,8 @@ import yaml
 
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
-from ionic_assets.lib.methods import DEFAULT_METHODS_FILE, load_methods
+from ionic_assets.lib.methods import load_methods
+from ionic_assets.lib.settings import METHODS_FILE
 
 CHAIN = ("md_trajectories", "diffusion_estimates", "arrhenius_fits")
 
@@ -53,7 +54,7 @@ def test_md_steps_go_to_the_gpu_pool(home):
 
 
 def test_a_new_method_needs_no_code(home, tmp_path, monkeypatch):
-    config = yaml.safe_load(DEFAULT_METHODS_FILE.read_text())
+    config = yaml.safe_load(METHODS_FILE.default.read_text())
     config["methods"]["chgnet-020"] = {
         "kind": "mlip",
         "description": "CHGNet 0.2.0 weights",

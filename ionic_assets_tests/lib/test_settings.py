@@ -1,7 +1,6 @@
 """Settings in one place and a package boundary that holds, checked on the source itself."""
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from ionic_assets.lib.settings import VARIABLES
 from ionic_assets.science.errors import InputError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ionic_assets"
-README = PACKAGE.parent / "README.md"
 
 
 def _modules():
@@ -19,21 +17,12 @@ def _modules():
         yield path, ast.parse(path.read_text(), str(path))
 
 
-def _readme_table() -> dict[str, tuple[str, str, str]]:
-    """The Configuration section's rows: name -> (meaning, default, unit)."""
-    section = README.read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if len(cells) == 4 and re.fullmatch(r"`[A-Z0-9_<>]+`", cells[0]):
-            rows[cells[0].strip("`")] = tuple(cells[1:])
-    return rows
-
-
-def test_readme_configuration_table_lists_every_declared_variable():
-    declared = {v.name: (v.meaning, v.default, v.unit) for v in VARIABLES}
-    assert len(declared) == len(VARIABLES)
-    assert _readme_table() == declared
+def test_the_configuration_reference_is_generated_from_the_declarations():
+    declared = [v.name for v in VARIABLES]
+    assert len(set(declared)) == len(VARIABLES)
+    assert settings.REFERENCE_FILE.read_text() == settings.reference()
+    table = settings.reference_table()
+    assert all(f"| `{name}` |" in table for name in declared)
 
 
 def _env_reads(tree: ast.AST) -> list[int]:
@@ -91,21 +80,28 @@ def _imports(tree: ast.AST) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("folder", "forbidden"),
-    [
-        ("lib", ("ionic_assets.defs", "ionic_assets.definitions", "ionic_assets.cli")),
-        ("science", ("dagster", "ionic_assets.defs", "ionic_assets.definitions")),
-    ],
-)
-def test_no_import_runs_upward(folder, forbidden):
+#: What each part of the package may not import: the layers run science < lib < defs, executors
+#: < cli, and Dagster stays out of the two lower ones; no part imports the tests.
+UPSTREAM = ("ionic_assets.defs", "ionic_assets.definitions", "ionic_assets.executors")
+FORBIDDEN = {
+    "science": ("dagster", "dagster_k8s", "ionic_assets.lib", *UPSTREAM, "ionic_assets.cli"),
+    "lib": ("dagster", "dagster_k8s", *UPSTREAM, "ionic_assets.cli"),
+    "defs": ("ionic_assets.cli",),
+    "executors": ("ionic_assets.cli",),
+}
+
+
+@pytest.mark.parametrize("folder", [*FORBIDDEN, None])
+def test_no_import_runs_upward(folder):
+    forbidden = (*FORBIDDEN.get(folder, ()), "ionic_assets_tests")
+
     def upward(name: str) -> bool:
         return any(name == f or name.startswith(f"{f}.") for f in forbidden)
 
     found = {
         str(path.relative_to(PACKAGE)): sorted(filter(upward, _imports(tree)))
         for path, tree in _modules()
-        if path.relative_to(PACKAGE).parts[0] == folder
+        if folder is None or path.relative_to(PACKAGE).parts[0] == folder
     }
     assert {module: names for module, names in found.items() if names} == {}
     assert upward(f"{forbidden[0]}.x") and not upward(f"{forbidden[0]}x")
@@ -115,6 +111,21 @@ def test_no_import_runs_upward(folder, forbidden):
 def test_partitions_per_run_must_be_a_whole_number_of_one_or_more(monkeypatch, value):
     monkeypatch.setenv(settings.MD_PARTITIONS_PER_RUN.name, value)
     with pytest.raises(InputError, match=f"IONIC_ASSETS_MD_PARTITIONS_PER_RUN: .*{value!r}"):
-        settings.md_partitions_per_run()
+        settings.MD_PARTITIONS_PER_RUN.value()
     monkeypatch.setenv(settings.MD_PARTITIONS_PER_RUN.name, "21")
-    assert settings.md_partitions_per_run() == 21
+    assert settings.MD_PARTITIONS_PER_RUN.value() == 21
+
+
+def test_a_value_is_typed_and_a_bad_one_names_its_variable(monkeypatch):
+    tolerations = settings.POOL_SETTINGS[("gpu", "tolerations")]
+    monkeypatch.delenv(tolerations.name, raising=False)
+    assert tolerations.value() == settings.POOL_DEFAULTS[("gpu", "tolerations")]
+    monkeypatch.setenv(tolerations.name, "[]")
+    assert tolerations.value() == []
+    monkeypatch.setenv(tolerations.name, "{not json")
+    with pytest.raises(InputError, match="IONIC_ASSETS_GPU_TOLERATIONS: not JSON"):
+        tolerations.value()
+    monkeypatch.setenv(settings.FIGURE_PNG.name, "Off")
+    assert settings.FIGURE_PNG.value() is False
+    monkeypatch.setenv(settings.PNG_TIMEOUT.name, "30")
+    assert settings.PNG_TIMEOUT.value() == 30.0

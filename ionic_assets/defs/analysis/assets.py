@@ -16,18 +16,18 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import (
     material_partitions,
     simulation_key,
     simulation_partitions,
 )
-from ionic_assets.defs.resources import AnalysisSettings
-from ionic_assets.lib.failures import clear_failure
+from ionic_assets.defs.reports import publish_figures
+from ionic_assets.defs.resources import AnalysisSettings, WarehouseResource
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
-from ionic_assets.lib.reports import publish_figures
-from ionic_assets.lib.warehouse import Warehouse, partition_row, read_rows, upsert
+from ionic_assets.lib.warehouse import partition_row, read_rows, upsert
 from ionic_assets.science import arrhenius, diffusion, figures
 from ionic_assets.science.errors import InputError, NotEstimable
 from ionic_assets.science.trajectory_import import load_trajectory
@@ -50,7 +50,7 @@ REFRESH_WITH_MISSING_DEPS = (
 ).with_label("any dependency updated since last requested")
 
 
-def md_row(warehouse: Warehouse, method: Method, material_id: str, temperature_K: float):
+def md_row(warehouse: WarehouseResource, method: Method, material_id: str, temperature_K: float):
     row = partition_row(warehouse, "md_trajectories", method.name, material_id, temperature_K)
     if row is None:
         raise InputError(
@@ -70,7 +70,9 @@ def _replica_files(md) -> tuple[list[str], list[int]]:
     return list(paths), [int(s) for s in md["replica_seeds"]]
 
 
-def analyze_partition(warehouse: Warehouse, md, analysis: AnalysisSettings) -> ReplicaTransport:
+def analyze_partition(
+    warehouse: WarehouseResource, md, analysis: AnalysisSettings
+) -> ReplicaTransport:
     """The transport of a partition's trajectories (an md_trajectories row), all replicas."""
     store = warehouse.artifacts()  # the trajectories may come from another pod's step
     paths, seeds = _replica_files(md)
@@ -148,7 +150,7 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
         description=f"Li tracer diffusion coefficient with 95% credible interval ({method.name}).",
     )
     def diffusion_estimates(
-        context: dg.AssetExecutionContext, analysis: AnalysisSettings, warehouse: Warehouse
+        context: dg.AssetExecutionContext, analysis: AnalysisSettings, warehouse: WarehouseResource
     ):
         material, temperature_K = simulation_key(context)
         threshold = analysis.msd_threshold_A2
@@ -275,7 +277,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         description=f"Arrhenius fit and 300 K conductivity per material, tracer and collective "
         f"routes, with fit diagnostics ({method.name}).",
     )
-    def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         material = context.partition_key
         points = warehouse.run(
             lambda conn: read_rows(

@@ -13,17 +13,21 @@ import dagster as dg
 import pandas as pd
 
 from ionic_assets.defs.analysis.assets import analyze_partition, md_row
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercell_row
 from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
-from ionic_assets.defs.resources import AnalysisSettings, SimulationSettings
+from ionic_assets.defs.resources import (
+    AnalysisSettings,
+    SimulationSettings,
+    WarehouseResource,
+)
 from ionic_assets.defs.simulation.assets import simulate
 from ionic_assets.lib import settings
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import ON_DEMAND_TAG, scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import SizeCheckRow
-from ionic_assets.lib.warehouse import Warehouse, partition_row, upsert
+from ionic_assets.lib.warehouse import partition_row, upsert
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.errors import NotEstimable
 from ionic_assets.science.finite_size import compare_sizes
@@ -34,11 +38,11 @@ class SizeCheckConfig(dg.Config):
     min_width_A: float = 15.0  # the wider cell's minimum perpendicular width, Å
 
 
-def _store_wider_cell(warehouse: Warehouse, material: str, width_A: float) -> None:
+def _store_wider_cell(warehouse: WarehouseResource, material: str, width_A: float) -> None:
     """Build the material's cell at `width_A` with the platform's one cell builder
     (`structures.simulation_cell`, default ordering settings) and store it in `supercells`
     beside the protocol's, where the MD reads it."""
-    unit = obelix.read_structure(settings.obelix_dir(), material)
+    unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
     cell = structures.simulation_cell(unit, material, width_A, OrderingSettings(), None)
     upsert(warehouse, supercell_row(material, width_A, cell))
 
@@ -83,7 +87,7 @@ def build_size_check(method: Method) -> dg.AssetsDefinition:
         config: SizeCheckConfig,
         simulation: SimulationSettings,
         analysis: AnalysisSettings,
-        warehouse: Warehouse,
+        warehouse: WarehouseResource,
     ):
         material, temperature_K = simulation_key(context)
         width = config.min_width_A

@@ -11,9 +11,10 @@ import dagster as dg
 
 from ionic_assets.defs.analysis.assets import REFRESH_WITH_MISSING_DEPS
 from ionic_assets.defs.materials.assets import obelix_subset
+from ionic_assets.defs.reports import publish_figures
+from ionic_assets.defs.resources import WarehouseResource
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.lib.reports import publish_figures
-from ionic_assets.lib.warehouse import Warehouse, ensure_tables, read_rows
+from ionic_assets.lib.warehouse import ensure_tables, read_rows
 from ionic_assets.lib.warehouse_backends import transaction
 from ionic_assets.science import figures
 
@@ -125,7 +126,7 @@ def _figures(bench, mae) -> dict:
     description="Predicted vs experimental 300 K conductivity per method and material, "
     "with MAE of log10 sigma (views benchmark_mae, benchmark_cost) and Figures 1-3.",
 )
-def benchmark_table(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def benchmark_table(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     def rebuild(conn) -> tuple:
         rebuild_benchmark_table(conn)
         return tuple(

@@ -5,14 +5,14 @@ import functools
 import dagster as dg
 import pandas as pd
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
 from ionic_assets.lib import settings
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.records import ObelixSubsetRow, SupercellRow
-from ionic_assets.lib.warehouse import Warehouse, replace_rows, upsert
+from ionic_assets.lib.warehouse import replace_rows, upsert
 from ionic_assets.science import forcefields, obelix, structures
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.ordering import OrderingSettings
@@ -45,7 +45,9 @@ def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: lis
     if config.draw_seed is not None:
         if config.draw_over not in DRAW_POOLS:
             raise InputError(f"draw_over {config.draw_over!r}: must be one of {DRAW_POOLS}")
-        with_cif = [obelix.cif_path(settings.obelix_dir(), m).is_file() for m in table.index]
+        with_cif = [
+            obelix.cif_path(settings.OBELIX_DATA_DIR.value(), m).is_file() for m in table.index
+        ]
         pool = table[with_cif]
         if config.draw_over == "ordered":
             pool = pool[[ordered(m) for m in pool.index]]
@@ -55,14 +57,14 @@ def _subset_ids(config: ObelixSubsetConfig, table: pd.DataFrame, registered: lis
 
 
 def _require_cifs(ids: list[str]) -> None:
-    missing = [m for m in ids if not obelix.cif_path(settings.obelix_dir(), m).is_file()]
+    missing = [m for m in ids if not obelix.cif_path(settings.OBELIX_DATA_DIR.value(), m).is_file()]
     if missing:
         raise InputError(f"OBELiX ID(s) without a CIF: {', '.join(missing)}")
 
 
 def _is_ordered(material_id: str, tolerance: float) -> bool:
     try:
-        unit = obelix.read_structure(settings.obelix_dir(), material_id)
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material_id)
     except InputError:
         return False
     return structures.is_ordered(unit, tolerance)
@@ -75,9 +77,9 @@ def _is_ordered(material_id: str, tolerance: float) -> bool:
     description="OBELiX entries benchmarked, with experimental conductivity in mS/cm.",
 )
 def obelix_subset(
-    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: ObelixSubsetConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    data_dir = settings.obelix_dir()
+    data_dir = settings.OBELIX_DATA_DIR.value()
     seed_default_partitions(context.instance)
     registered = context.instance.get_dynamic_partitions(material_partitions.name)
     # Each CIF is parsed once per materialization, whichever of the two uses asks first.
@@ -216,12 +218,12 @@ def supercells(
     context: dg.AssetExecutionContext,
     config: SupercellConfig,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
 ):
     material = context.partition_key
     with clear_failure():
         min_width_A = simulation.load_protocol().min_cell_width_A
-        unit = obelix.read_structure(settings.obelix_dir(), material)
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
         energy = None
         if config.rank_by != "ewald":
             energy = _model_energy(config.rank_by, simulation.device)

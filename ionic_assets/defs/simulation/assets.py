@@ -27,19 +27,19 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
-from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
-from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.methods import Method, dft_installation, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
-from ionic_assets.lib.warehouse import Warehouse, upsert
+from ionic_assets.lib.warehouse import upsert
 from ionic_assets.science import forcefields, md, protocols, structures
 from ionic_assets.science.batched.dispatch import run_one, run_systems
 from ionic_assets.science.batched.runner import ENGINE
@@ -82,7 +82,12 @@ def n_replicas(method: Method, protocol: protocols.Protocol) -> int:
 def dft_engine(method: Method, atoms, workdir) -> Iterator[forcefields.LoadedModel]:
     """The DFT method's calculator for `atoms`; its engine's process is ended afterwards."""
     model = load_dft_method(
-        method.engine, atoms, workdir, available_cpus(), method.settings.get("settings")
+        method.engine,
+        atoms,
+        workdir,
+        dft_installation(),
+        available_cpus(),
+        method.settings.get("settings"),
     )
     try:
         yield model
@@ -106,7 +111,7 @@ def simulate(
     context: dg.AssetExecutionContext,
     method: Method,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
     keys: list[tuple[str, float]],
     width_A: float | None = None,
 ) -> list:
@@ -267,7 +272,7 @@ def import_registered(
     context: dg.AssetExecutionContext,
     method: Method,
     simulation: SimulationSettings,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
     material_id: str,
     temperature_K: float,
 ) -> tuple[MDTrajectoryRow, dict]:
@@ -353,7 +358,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     def md_trajectories(
         context: dg.AssetExecutionContext,
         simulation: SimulationSettings,
-        warehouse: Warehouse,
+        warehouse: WarehouseResource,
     ):
         keys = simulation_keys(context)
         with clear_failure():
@@ -372,7 +377,9 @@ def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
     each its own pod, in parallel)."""
     if not method.batchable:
         return None
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.md_partitions_per_run())
+    return dg.BackfillPolicy.multi_run(
+        max_partitions_per_run=settings.MD_PARTITIONS_PER_RUN.value()
+    )
 
 
 def _imported(context, method, simulation, warehouse, key):

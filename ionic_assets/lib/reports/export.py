@@ -12,12 +12,13 @@ written to a temporary name and renamed into place.
 Environment (read when a figure is written)
     BROWSER_PATH                 the Chrome/Chromium executable to use (choreographer's variable).
     IONIC_ASSETS_FIGURE_PNG      "0"/"false"/"no"/"off" skips PNG export (HTML only).
-    IONIC_ASSETS_PNG_TIMEOUT_S   wall-clock limit of one export session, seconds (default 120).
+    IONIC_ASSETS_PNG_TIMEOUT_S   wall-clock limit of one export session, seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -33,6 +34,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ionic_assets.lib.settings import BROWSER_PATH, FIGURE_PNG, PNG_TIMEOUT
+from ionic_assets.science.errors import InputError
 from ionic_assets.science.figures.style import EXPORT_META
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_PNG_WIDTH = 1000
 DEFAULT_PNG_HEIGHT = 700
 DEFAULT_PNG_SCALE = 2.0
-DEFAULT_PNG_TIMEOUT_S = 120.0
 #: Per-figure render limit inside a session, seconds.
 PER_FIGURE_TIMEOUT_S = 60.0
 
@@ -53,7 +54,7 @@ def find_browser() -> str | None:
     (`chromium`/`chromium-browser` on PATH, /usr/bin/chromium); then choreographer's own search
     (a browser it installed earlier, Chrome, Edge, Brave, ...).
     """
-    env = BROWSER_PATH.read()
+    env = BROWSER_PATH.value()
     if env:
         if os.path.isfile(env) and os.access(env, os.X_OK):
             return env
@@ -81,8 +82,7 @@ def find_browser() -> str | None:
 
 def png_enabled() -> bool:
     """False when IONIC_ASSETS_FIGURE_PNG is "0", "false", "no" or "off"."""
-    value = (FIGURE_PNG.read() or "1").strip().lower()
-    return value not in {"0", "false", "no", "off"}
+    return FIGURE_PNG.value()
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -220,8 +220,9 @@ def write_figures(
     one kaleido/Chromium session (the browser start is paid once); width/height in pixels
     default to each figure's own export size, `scale` multiplies them. Both files are written to a
     temporary name and renamed into place. `png` None follows IONIC_ASSETS_FIGURE_PNG; without a
-    browser, or if rendering fails or exceeds `timeout_s` (default IONIC_ASSETS_PNG_TIMEOUT_S or
-    120 s), "png" is None and a warning is logged. Returns [{"html": path, "png": path | None}].
+    browser, or if rendering fails or exceeds `timeout_s` (default IONIC_ASSETS_PNG_TIMEOUT_S, its
+    declared default when that is no number), "png" is None and a warning is logged. Returns
+    [{"html": path, "png": path | None}].
     """
     bases = [_base(p) for _, p in items]
     out: list[dict[str, str | None]] = []
@@ -241,9 +242,9 @@ def write_figures(
         return out
     if timeout_s is None:
         try:
-            timeout_s = float(PNG_TIMEOUT.read() or DEFAULT_PNG_TIMEOUT_S)
-        except ValueError:
-            timeout_s = DEFAULT_PNG_TIMEOUT_S
+            timeout_s = PNG_TIMEOUT.value()
+        except InputError:  # a figure is never lost to a bad limit: the default one applies
+            timeout_s = PNG_TIMEOUT.default
     jobs = [
         (fig, base.with_name(base.name + ".png"), _png_opts(fig, width, height, scale))
         for (fig, _), base in zip(items, bases, strict=True)
@@ -251,3 +252,20 @@ def write_figures(
     for entry, written in zip(out, _render_pngs(jobs, browser, timeout_s), strict=True):
         entry["png"] = str(written) if written else None
     return out
+
+
+def png_markdown(png_path: str | os.PathLike | None, max_bytes: int = 400_000) -> str:
+    """Markdown showing a PNG inline (base64 data URI), for Dagster metadata previews.
+
+    Falls back to a line naming the file when it is missing or larger than `max_bytes`.
+    """
+    if not png_path:
+        return "_no PNG preview (no browser for export)_"
+    path = Path(png_path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return f"_PNG preview missing: `{path}`_"
+    if len(data) > max_bytes:
+        return f"PNG preview too large to inline ({len(data) // 1024} KiB): `{path}`"
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"

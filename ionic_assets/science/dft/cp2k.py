@@ -51,8 +51,8 @@ Cost (Debian's CP2K 2023.1, one core): about 1 CPU-s per atom per SCF step with 
 grid (Li3N, 32 atoms: 30 s), dominated by the real-space grids.
 
 Requirements: Debian packages ``cp2k`` (the MPI build ``cp2k.psmp``, ``mpiexec`` from
-``openmpi-bin``) and ``cp2k-data`` (basis sets and pseudopotentials in /usr/share/cp2k; set
-``CP2K_DATA_DIR`` to use another folder).
+``openmpi-bin``) and ``cp2k-data`` (basis sets and pseudopotentials in /usr/share/cp2k). The
+caller gives the data folder (`data_dir`; the platform's: CP2K_DATA_DIR, `lib/settings.py`).
 
 Units: energies eV, forces eV/Angstrom (ASE's), cutoffs Ry, electronic temperature K.
 """
@@ -73,13 +73,11 @@ from ase import Atoms
 from ase.calculators.calculator import all_changes
 from ase.calculators.cp2k import CP2K
 
-from ionic_assets.lib.settings import CP2K_DATA_DIR
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError, NotConverged
 
 METHOD = "dft-cp2k"
 BINARIES = ("cp2k.psmp", "cp2k.popt")
-DEFAULT_DATA_DIR = Path("/usr/share/cp2k")
 BASIS_FILES = ("BASIS_MOLOPT", "BASIS_MOLOPT_UCL")
 POTENTIAL_FILE = "GTH_POTENTIALS"
 PROJECT = "cp2k"
@@ -183,11 +181,6 @@ class Cp2kCalculator(CP2K):
             return NOT_CONVERGED not in handle.read()
 
 
-def cp2k_data_dir() -> Path:
-    """Folder of CP2K's basis-set and pseudopotential files: $CP2K_DATA_DIR or Debian's."""
-    return Path(CP2K_DATA_DIR.read() or DEFAULT_DATA_DIR)
-
-
 def cp2k_binary() -> str:
     """Path of the CP2K MPI executable on PATH; InputError if there is none."""
     for name in BINARIES:
@@ -248,9 +241,9 @@ def _basis_entry(element: str, settings: Cp2kSettings, data_dir: Path) -> tuple[
     )
 
 
-def element_kinds(atoms: Atoms, settings: Cp2kSettings) -> dict[str, Kind]:
-    """Element -> `Kind` for every element of `atoms`; InputError naming a missing one."""
-    data_dir = cp2k_data_dir()
+def element_kinds(atoms: Atoms, settings: Cp2kSettings, data_dir: Path) -> dict[str, Kind]:
+    """Element -> `Kind` for every element of `atoms`, from the basis-set and pseudopotential
+    files in `data_dir`; InputError naming a missing one."""
     if not (data_dir / BASIS_FILES[0]).is_file():
         raise InputError(
             f"{METHOD}: {data_dir} holds no {BASIS_FILES[0]}; install the Debian package "
@@ -313,16 +306,18 @@ def _fallback_scf(atoms: Atoms, kinds: dict, s: Cp2kSettings) -> str:
 def build_cp2k_calculator(
     atoms: Atoms,
     directory: str | Path,
+    data_dir: Path,
     ncores: int | None = None,
     settings: Cp2kSettings = Cp2kSettings(),
 ) -> Cp2kCalculator:
-    """CP2K calculator for `atoms`, working in `directory`, on `ncores` CPUs (default: all
-    available to this process). Starts the CP2K process.
+    """CP2K calculator for `atoms`, working in `directory`, with the basis sets and
+    pseudopotentials of `data_dir`, on `ncores` CPUs (default: all available to this process).
+    Starts the CP2K process.
 
     Raises InputError when CP2K is not installed or an element has no basis set/potential.
     """
     command = cp2k_command(ncores or available_cpus())
-    kinds = element_kinds(atoms, settings)
+    kinds = element_kinds(atoms, settings, data_dir)
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     return Cp2kCalculator(
@@ -353,9 +348,10 @@ def cp2k_version() -> str:
     return match[1] if match else "unknown"
 
 
-def cp2k_identity(atoms: Atoms, settings: Cp2kSettings = Cp2kSettings()) -> dict:
-    """What identifies ``dft-cp2k`` runs of `atoms`, recorded with every trajectory."""
-    kinds = element_kinds(atoms, settings)
+def cp2k_identity(atoms: Atoms, data_dir: Path, settings: Cp2kSettings = Cp2kSettings()) -> dict:
+    """What identifies ``dft-cp2k`` runs of `atoms` (data files from `data_dir`), recorded with
+    every trajectory."""
+    kinds = element_kinds(atoms, settings, data_dir)
     return {
         "family": "dft",
         "name": METHOD,

@@ -24,31 +24,41 @@ single point: IBRION = -1, NSW = 0. ISTART = 1 with LWAVE = True makes every ste
 previous step's WAVECAR in `directory` (VASP starts from random wavefunctions when it is absent,
 e.g. on the first step), also after the pod restarts; LCHARG = False.
 
-Environment:
-  VASP_COMMAND or ASE_VASP_COMMAND  how to run VASP, e.g. ``mpirun -np {ncores} vasp_gam``;
-                 ``{ncores}`` is replaced by the CPU count. The Gamma-only build ``vasp_gam`` is
-                 about twice as fast as ``vasp_std`` for these 1x1x1 runs.
-  VASP_PP_PATH   folder holding ``potpaw_PBE/<symbol>/POTCAR``.
-  VASP_VERSION   optional: recorded as the package version (VASP has no version flag; the
-                 OUTCAR header appears only after the first step, too late for the run identity).
+The installation (`VaspInstallation`) is the caller's to give; the platform reads it from
+VASP_COMMAND or ASE_VASP_COMMAND, VASP_PP_PATH and VASP_VERSION (`lib/settings.py`):
+  command   how to run VASP, e.g. ``mpirun -np {ncores} vasp_gam``; ``{ncores}`` is replaced by
+            the CPU count. The Gamma-only build ``vasp_gam`` is about twice as fast as
+            ``vasp_std`` for these 1x1x1 runs.
+  pp_path   folder holding ``potpaw_PBE/<symbol>/POTCAR``.
+  version   recorded as the package version (VASP has no version flag; the OUTCAR header
+            appears only after the first step, too late for the run identity).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from ase import Atoms
 from ase.calculators.vasp import Vasp
 from pymatgen.io.vasp.sets import MPRelaxSet
 
-from ionic_assets.lib.settings import ASE_VASP_COMMAND, VASP_COMMAND, VASP_PP_PATH, VASP_VERSION
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
 
 METHOD = "dft-vasp"
-COMMAND_VARIABLES = (ASE_VASP_COMMAND, VASP_COMMAND)
 POTENTIAL_SET = "potpaw_PBE"
+
+
+@dataclass(frozen=True)
+class VaspInstallation:
+    """How VASP runs here (see the module docstring); None where it is not configured."""
+
+    command: str | None
+    pp_path: Path | None
+    version: str
+
 
 #: The paper's settings and the AIMD electronic settings, as ASE `Vasp` keywords (INCAR in lower
 #: case, plus kpts/gamma for KPOINTS). POTCAR choice (`setups`) is added per structure.
@@ -103,49 +113,50 @@ def vasp_settings(atoms: Atoms) -> dict:
     return {**VASP_SETTINGS, "setups": setups}
 
 
-def check_vasp_available(atoms: Atoms | None = None) -> None:
-    """Raise InputError at once if VASP cannot run `atoms` here.
+def check_vasp_available(vasp: VaspInstallation, atoms: Atoms | None = None) -> None:
+    """Raise InputError at once if `vasp` cannot run `atoms` here.
 
-    Checks the command variable, VASP_PP_PATH, and (with `atoms`) each element's POTCAR file.
+    Checks the command, the POTCAR folder, and (with `atoms`) each element's POTCAR file.
     """
-    if not any(variable.read() for variable in COMMAND_VARIABLES):
+    if not vasp.command:
         raise InputError(f"{METHOD}: set VASP_COMMAND (or ASE_VASP_COMMAND) to run VASP")
-    pp_path = VASP_PP_PATH.read()
-    if not pp_path or not Path(pp_path).is_dir():
+    if not vasp.pp_path or not vasp.pp_path.is_dir():
         raise InputError(f"{METHOD}: VASP_PP_PATH must name the folder holding {POTENTIAL_SET}/")
     for element, symbol in potcar_symbols(atoms or Atoms()).items():
-        potcar = Path(pp_path) / POTENTIAL_SET / symbol / "POTCAR"
+        potcar = vasp.pp_path / POTENTIAL_SET / symbol / "POTCAR"
         if not potcar.is_file():
             raise InputError(f"{METHOD}: POTCAR {symbol} for element {element} missing: {potcar}")
 
 
-def build_vasp_calculator(atoms: Atoms, directory: str | Path, ncores: int | None = None) -> Vasp:
-    """ASE `Vasp` calculator with the paper's settings, running in `directory` on `ncores` CPUs.
+def build_vasp_calculator(
+    atoms: Atoms, directory: str | Path, vasp: VaspInstallation, ncores: int | None = None
+) -> Vasp:
+    """ASE `Vasp` calculator with the paper's settings, running `vasp` in `directory` on `ncores`
+    CPUs.
 
     `ncores` (default: the CPUs available to this process) replaces ``{ncores}`` in the VASP
     command and sets NCORE, VASP's band-parallel group size, to the largest divisor of `ncores`
     not above its square root (VASP's advice; 8 for 64 ranks).
     """
-    check_vasp_available(atoms)
+    check_vasp_available(vasp, atoms)
     ncores = ncores or available_cpus()
-    command = next(variable.read() for variable in COMMAND_VARIABLES if variable.read())
     Path(directory).mkdir(parents=True, exist_ok=True)
     return Vasp(
         directory=str(directory),
-        command=command.replace("{ncores}", str(ncores)),
+        command=vasp.command.replace("{ncores}", str(ncores)),
         ncore=_ncore(ncores),
         **vasp_settings(atoms),
     )
 
 
-def vasp_identity(atoms: Atoms) -> dict:
-    """What identifies ``dft-vasp`` runs of `atoms`, recorded with every trajectory."""
+def vasp_identity(atoms: Atoms, vasp: VaspInstallation) -> dict:
+    """What identifies ``dft-vasp`` runs of `atoms` with `vasp`, recorded with every trajectory."""
     settings = {**VASP_SETTINGS, "potcars": potcar_symbols(atoms), "potcar_set": POTENTIAL_SET}
     return {
         "family": "dft",
         "name": METHOD,
         "package": "vasp",
-        "package_version": VASP_VERSION.read() or "unknown",
+        "package_version": vasp.version,
         "settings": settings,
     }
 

@@ -3,9 +3,9 @@
 Plain functions, no Dagster, no files: the computed tables in (`benchmark_table` rows with their
 `log10_error`, the `benchmark_mae` view, `diffusion_estimates` points, an `arrhenius_fits` row),
 a `plotly.graph_objects.Figure` out. Writing them (HTML, PNG through a headless browser) and
-showing them in Dagster metadata is report code: `ionic_assets.lib.reports`. Units are fixed
-throughout: conductivity sigma in mS/cm (log axes), tracer diffusion coefficient D in cm^2/s
-(log axis), temperature T in K, time lag in ps, mean squared displacement (MSD) in Å^2.
+showing them in Dagster metadata is report code: `ionic_assets.lib.reports`, `defs.reports`.
+Units are fixed throughout: conductivity sigma in mS/cm (log axes), tracer diffusion coefficient
+D in cm^2/s (log axis), temperature T in K, time lag in ps, mean squared displacement (MSD) in Å^2.
 
     parity.parity_figure                Fig. 1: predicted sigma(300 K) vs experimental, per method.
     method_parity.method_parity_figure  Fig. 2: sigma(300 K) of one method vs another.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ionic_assets.lib.reports import export, png_markdown
+from ionic_assets.lib.reports import export
+from ionic_assets.lib.reports.export import png_markdown
 from ionic_assets.science import figures
 from ionic_assets_tests.science.figures._data import (
     mae_table,

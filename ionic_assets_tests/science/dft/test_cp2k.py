@@ -20,6 +20,8 @@ from ase.build import bulk
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
+from ionic_assets.lib.methods import dft_installation
+from ionic_assets.lib.settings import CP2K_DATA_DIR
 from ionic_assets.science import md
 from ionic_assets.science.dft import cp2k, load_dft_method
 from ionic_assets.science.dft.cp2k import (
@@ -40,6 +42,11 @@ FAST = dict(basis_set="SZV-MOLOPT-SR-GTH")
 TEMPERATURE_K = 800.0
 
 
+def _data_dir():
+    """CP2K's data folder as the settings give it now (CP2K_DATA_DIR, else Debian's)."""
+    return CP2K_DATA_DIR.value()
+
+
 @pytest.fixture
 def lithium() -> Atoms:
     return bulk("Li", "bcc", a=3.44, cubic=True)
@@ -48,7 +55,9 @@ def lithium() -> Atoms:
 @pytest.mark.slow
 @needs_cp2k
 def test_aimd_steps_are_physical(lithium, tmp_path):
-    calc = build_cp2k_calculator(lithium, tmp_path / "run", ncores=1, settings=Cp2kSettings(**FAST))
+    calc = build_cp2k_calculator(
+        lithium, tmp_path / "run", _data_dir(), ncores=1, settings=Cp2kSettings(**FAST)
+    )
     atoms = lithium.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(3))
@@ -84,14 +93,15 @@ def test_aimd_steps_are_physical(lithium, tmp_path):
 def test_unconverged_scf_falls_back_then_fails_naming_the_step(lithium, tmp_path):
     # One OT step cannot converge: the fallback (diagonalization + smearing) takes over.
     settings = Cp2kSettings(**FAST, max_scf=1, max_outer_scf=1)
-    calc = build_cp2k_calculator(lithium, tmp_path / "a", ncores=2, settings=settings)  # MPI
+    # ncores=2: MPI ranks
+    calc = build_cp2k_calculator(lithium, tmp_path / "a", _data_dir(), ncores=2, settings=settings)
     energy = calc.get_potential_energy(lithium)
     assert calc.on_fallback and np.isfinite(energy)
     assert calc.md_step == 1
     calc.close()
 
     hopeless = Cp2kSettings(**FAST, max_scf=1, max_outer_scf=1, fallback_max_scf=1)
-    calc = build_cp2k_calculator(lithium, tmp_path / "b", ncores=1, settings=hopeless)
+    calc = build_cp2k_calculator(lithium, tmp_path / "b", _data_dir(), ncores=1, settings=hopeless)
     calc.md_step = 41  # as a runner resuming at step 41 would set it
     with pytest.raises(ScfNotConverged, match="MD step 41"):
         calc.get_forces(lithium)
@@ -102,7 +112,9 @@ def test_unconverged_scf_falls_back_then_fails_naming_the_step(lithium, tmp_path
 @needs_cp2k
 def test_new_process_restarts_from_the_wavefunction_file(lithium, tmp_path):
     for _ in range(2):
-        calc = build_cp2k_calculator(lithium, tmp_path, ncores=1, settings=Cp2kSettings(**FAST))
+        calc = build_cp2k_calculator(
+            lithium, tmp_path, _data_dir(), ncores=1, settings=Cp2kSettings(**FAST)
+        )
         calc.get_potential_energy(lithium)
         calc.close()
     out = (tmp_path / "cp2k.out").read_text()
@@ -114,7 +126,7 @@ def test_new_process_restarts_from_the_wavefunction_file(lithium, tmp_path):
 
 @needs_cp2k
 def test_identity_names_engine_version_and_per_element_data(lithium):
-    identity = cp2k_identity(lithium)
+    identity = cp2k_identity(lithium, _data_dir())
     assert identity["family"] == "dft" and identity["name"] == "dft-cp2k"
     assert identity["package"] == "cp2k" and identity["package_version"][:2] == "20"
     settings = identity["settings"]
@@ -127,7 +139,7 @@ def test_identity_names_engine_version_and_per_element_data(lithium):
 def test_missing_cp2k_binary_is_an_input_error(lithium, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InputError, match="no CP2K executable"):
-        build_cp2k_calculator(lithium, tmp_path / "run", ncores=1)
+        build_cp2k_calculator(lithium, tmp_path / "run", _data_dir(), ncores=1)
 
 
 def _fake_data_dir(path, basis_elements, potential_elements):
@@ -145,27 +157,27 @@ def _fake_data_dir(path, basis_elements, potential_elements):
 def test_element_without_basis_set_is_an_input_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CP2K_DATA_DIR", str(_fake_data_dir(tmp_path / "d", ["Li"], ["Li", "N"])))
     with pytest.raises(InputError, match="basis set for element N"):
-        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings())
+        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings(), _data_dir())
 
 
 def test_element_without_pseudopotential_is_an_input_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CP2K_DATA_DIR", str(_fake_data_dir(tmp_path / "d", ["Li", "N"], ["Li"])))
     with pytest.raises(InputError, match="pseudopotential GTH-PBE-q3 for element N"):
-        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings())
+        element_kinds(Atoms("Li3N", positions=np.zeros((4, 3))), Cp2kSettings(), _data_dir())
 
 
 def test_empty_data_dir_is_an_input_error(lithium, tmp_path, monkeypatch):
     monkeypatch.setenv("CP2K_DATA_DIR", str(tmp_path))
     with pytest.raises(InputError, match="cp2k-data"):
-        element_kinds(lithium, Cp2kSettings())
+        element_kinds(lithium, Cp2kSettings(), _data_dir())
 
 
 def test_basis_valence_selects_the_matching_pseudopotential(monkeypatch):
     monkeypatch.delenv("CP2K_DATA_DIR", raising=False)
-    if not (cp2k.DEFAULT_DATA_DIR / "BASIS_MOLOPT").is_file():
+    if not (CP2K_DATA_DIR.default / "BASIS_MOLOPT").is_file():
         pytest.skip("cp2k-data not installed")
     atoms = Atoms("LiLaZrO", positions=np.zeros((4, 3)))
-    kinds = element_kinds(atoms, Cp2kSettings())
+    kinds = element_kinds(atoms, Cp2kSettings(), _data_dir())
     assert kinds["Zr"].basis_set == "DZVP-MOLOPT-SR-GTH-q12"
     assert kinds["Zr"].potential == "GTH-PBE-q12"
     assert kinds["La"].basis_file == "BASIS_MOLOPT_UCL"  # not in BASIS_MOLOPT
@@ -189,7 +201,9 @@ def test_deep_work_directory(lithium, tmp_path):
     """CP2K refuses input strings over 80 characters: a deep work directory must still run."""
     deep = tmp_path / ("trajectories-" * 8) / "1000K.dft"
     assert len(str(deep)) > 80
-    calc = build_cp2k_calculator(lithium, deep, ncores=1, settings=Cp2kSettings(**FAST))
+    calc = build_cp2k_calculator(
+        lithium, deep, _data_dir(), ncores=1, settings=Cp2kSettings(**FAST)
+    )
     try:
         assert np.isfinite(calc.get_potential_energy(lithium.copy()))
     finally:
@@ -202,11 +216,14 @@ import sys
 from pathlib import Path
 from ase.build import bulk
 from ionic_assets.science import md
+from ionic_assets.lib.methods import dft_installation
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets_tests.science.dft.test_cp2k import FAST, tiny_protocol
 path = Path(sys.argv[1])
 atoms = bulk("Li", "bcc", a=3.44, cubic=True)
-model = load_dft_method("cp2k", atoms, path.with_suffix(".dft"), ncores=1, settings=FAST)
+model = load_dft_method(
+    "cp2k", atoms, path.with_suffix(".dft"), dft_installation(), ncores=1, settings=FAST
+)
 md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
 """
 
@@ -255,7 +272,9 @@ def test_killed_aimd_resumes_from_its_last_step_and_wavefunction(tmp_path):
     output = path.with_suffix(".dft") / "cp2k.out"
     before = len(output.read_text())
     atoms = bulk("Li", "bcc", a=3.44, cubic=True)
-    model = load_dft_method("cp2k", atoms, path.with_suffix(".dft"), ncores=1, settings=FAST)
+    model = load_dft_method(
+        "cp2k", atoms, path.with_suffix(".dft"), dft_installation(), ncores=1, settings=FAST
+    )
     try:
         result = md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
         # Step numbers continue where the run was killed (errors name the right MD step).

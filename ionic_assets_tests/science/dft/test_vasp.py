@@ -9,6 +9,7 @@ import pytest
 from ase import Atoms
 from ase.io import read
 
+from ionic_assets.lib.methods import dft_installation
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.vasp import (
     build_vasp_calculator,
@@ -61,6 +62,11 @@ def vasp_env(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _vasp():
+    """The VASP installation the settings give now (the fixture's, or what a test removed)."""
+    return dft_installation().vasp
+
+
 def _incar(path) -> dict:
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs}
@@ -72,7 +78,7 @@ def test_potcars_follow_the_materials_project_mapping():
 
 
 def test_inputs_carry_the_paper_settings(li3n, vasp_env):
-    calc = build_vasp_calculator(li3n, vasp_env / "run", ncores=64)
+    calc = build_vasp_calculator(li3n, vasp_env / "run", _vasp(), ncores=64)
     calc.write_input(li3n)
     incar = _incar(vasp_env / "run" / "INCAR")
     assert incar["GGA"] == "PE"
@@ -94,7 +100,7 @@ def test_inputs_carry_the_paper_settings(li3n, vasp_env):
 
 def test_inputs_of_a_real_obelix_structure(vasp_env):
     atoms = read(GVD_CIF)
-    calc = build_vasp_calculator(atoms, vasp_env / "run", ncores=2)
+    calc = build_vasp_calculator(atoms, vasp_env / "run", _vasp(), ncores=2)
     calc.write_input(atoms)
     assert "Li_sv" in (vasp_env / "run" / "POTCAR").read_text()
     assert _incar(vasp_env / "run" / "INCAR")["NCORE"] == "1"
@@ -103,19 +109,19 @@ def test_inputs_of_a_real_obelix_structure(vasp_env):
 def test_missing_command_is_an_input_error(li3n, vasp_env, monkeypatch):
     monkeypatch.delenv("VASP_COMMAND")
     with pytest.raises(InputError, match="VASP_COMMAND"):
-        check_vasp_available(li3n)
+        check_vasp_available(_vasp(), li3n)
 
 
 def test_missing_potentials_path_is_an_input_error(li3n, vasp_env, monkeypatch):
     monkeypatch.delenv("VASP_PP_PATH")
     with pytest.raises(InputError, match="VASP_PP_PATH"):
-        build_vasp_calculator(li3n, vasp_env / "run")
+        build_vasp_calculator(li3n, vasp_env / "run", _vasp())
 
 
 def test_missing_potcar_names_the_element(vasp_env):
     atoms = Atoms("Li2O", positions=np.zeros((3, 3)))
     with pytest.raises(InputError, match="POTCAR O for element O"):
-        check_vasp_available(atoms)
+        check_vasp_available(_vasp(), atoms)
 
 
 def test_element_outside_the_mapping_is_an_input_error():
@@ -125,7 +131,7 @@ def test_element_outside_the_mapping_is_an_input_error():
 
 def test_identity_records_settings_and_potcars(li3n, monkeypatch):
     monkeypatch.setenv("VASP_VERSION", "6.4.2")
-    identity = vasp_identity(li3n)
+    identity = vasp_identity(li3n, _vasp())
     assert {k: identity[k] for k in ("family", "name", "package", "package_version")} == {
         "family": "dft",
         "name": "dft-vasp",
@@ -139,12 +145,12 @@ def test_identity_records_settings_and_potcars(li3n, monkeypatch):
 
 
 def test_load_dft_method_gives_a_model_for_the_md_runner(li3n, vasp_env):
-    model = load_dft_method("vasp", li3n, vasp_env / "run", ncores=4)
+    model = load_dft_method("vasp", li3n, vasp_env / "run", dft_installation(), ncores=4)
     assert model.identity["name"] == "dft-vasp" and model.device == "cpu"
     assert model.atomic_numbers == frozenset({3, 7})
     with pytest.raises(InputError, match="unknown DFT engine 'gaussian'"):
-        load_dft_method("gaussian", li3n, vasp_env / "run")
+        load_dft_method("gaussian", li3n, vasp_env / "run", dft_installation())
     with pytest.raises(InputError, match="vasp: takes no settings overrides"):
-        load_dft_method("vasp", li3n, vasp_env / "run", settings={"encut": 400})
+        load_dft_method("vasp", li3n, vasp_env / "run", dft_installation(), settings={"encut": 400})
     with pytest.raises(InputError, match=r"cp2k: unknown setting\(s\) encut"):
-        load_dft_method("cp2k", li3n, vasp_env / "run", settings={"encut": 400})
+        load_dft_method("cp2k", li3n, vasp_env / "run", dft_installation(), settings={"encut": 400})

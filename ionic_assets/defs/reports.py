@@ -1,17 +1,16 @@
 """Figures on the artifact store: written locally (plotly, kaleido need real files), published
-under `reports/`, and shown in the materialization metadata."""
+under `reports/`, and shown in the materialization metadata (`lib/reports/export.py` writes
+them)."""
 
 from __future__ import annotations
 
-import base64
-import os
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 import plotly.graph_objects as go
 
-from ionic_assets.lib.reports.export import write_figures
+from ionic_assets.lib.reports.export import png_markdown, write_figures
 from ionic_assets.lib.storage import ArtifactStore
 
 
@@ -38,20 +37,3 @@ def publish_figures(
             if paths["png"]:
                 metadata[f"{name}_preview"] = dg.MetadataValue.md(png_markdown(paths["png"]))
     return metadata
-
-
-def png_markdown(png_path: str | os.PathLike | None, max_bytes: int = 400_000) -> str:
-    """Markdown showing a PNG inline (base64 data URI), for Dagster metadata previews.
-
-    Falls back to a line naming the file when it is missing or larger than `max_bytes`.
-    """
-    if not png_path:
-        return "_no PNG preview (no browser for export)_"
-    path = Path(png_path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return f"_PNG preview missing: `{path}`_"
-    if len(data) > max_bytes:
-        return f"PNG preview too large to inline ({len(data) // 1024} KiB): `{path}`"
-    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(data).decode('ascii')})"

@@ -6,7 +6,8 @@ ignores run tags). A DFT pod must be sized by the partition's material, so this 
 handler adds, for the md_trajectories step of a `dft` method:
 
     run tag dagster/partition/material -> the material's supercell for the run's MD protocol
-    (the one the `supercells` asset stored, `lib/cells.py`) -> its atom count ->
+    (the one its `simulation` resource loads, as the step does; the supercell the `supercells`
+    asset stored, `lib/cells.py`) -> its atom count ->
     `science.dft.sizing.dft_resources` -> CPU and memory requests = limits (lib/k8s.py
     `dft_pod_resources`)
 
@@ -25,15 +26,15 @@ from dataclasses import dataclass
 import dagster as dg
 import dagster_k8s
 from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster_k8s import k8s_job_executor
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
-from ionic_assets.lib import settings
+from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
 from ionic_assets.lib.methods import Method, load_methods
-from ionic_assets.science import protocols
 from ionic_assets.science.dft.sizing import dft_resources
 from ionic_assets.science.errors import InputError
 
@@ -43,13 +44,13 @@ SIZING_ANNOTATION = "ionic-assets/dft-sizing"
 N_ATOMS_ANNOTATION = "ionic-assets/n-atoms"
 
 
-def run_protocol(run_config: dict | None) -> protocols.Protocol:
-    """The MD protocol of a run's md_trajectories steps, resolved as `SimulationSettings` does:
-    the run config of the `simulation` resource, else IONIC_ASSETS_PROTOCOL (default "paper"),
-    looked up in its `protocols_file`, else IONIC_ASSETS_PROTOCOLS_FILE, else the package's."""
-    resources = (run_config or {}).get("resources") or {}
-    config = (resources.get("simulation") or {}).get("config") or {}
-    return settings.load_md_protocol(config.get("protocol"), config.get("protocols_file"))
+def run_simulation(step_context) -> SimulationSettings:
+    """The `simulation` resource a step of this run gets: its config as Dagster resolves the
+    run config against the job (defaults included; `ResolvedRunConfig` is Dagster's own, not
+    public API, and what a run does to build its resources)."""
+    job = step_context.job.get_definition()
+    resolved = ResolvedRunConfig.build(job, step_context.run_config)
+    return SimulationSettings(**resolved.resources["simulation"].config)
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ class PodSize:
     n_atoms: int | None = None
 
 
-def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> PodSize:
-    """The pod resources of `method`'s md_trajectories step in a run with these tags and config.
+def size_dft_pod(method: Method, run_tags: dict, simulation: SimulationSettings) -> PodSize:
+    """The pod resources of `method`'s md_trajectories step in a run with these tags and this
+    `simulation` resource.
 
     Anything that stops the sizing (a run without one material, no supercell stored for the
     material at the protocol's width, an unknown protocol) gives the static request of
@@ -75,7 +77,7 @@ def size_dft_pod(method: Method, run_tags: dict, run_config: dict | None) -> Pod
     try:
         if not material:
             raise InputError(f"the run has no {MATERIAL_TAG} tag (not a single-partition run)")
-        protocol = run_protocol(run_config)
+        protocol = simulation.load_protocol()
         n_atoms = supercell_atoms(material, protocol.min_cell_width_A)
     except Exception as exc:  # sizing is advisory: any failure keeps the static request
         static = pod_tags(method)["dagster-k8s/config"]["container_config"]["resources"]
@@ -144,7 +146,8 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
         step_key = self._get_step_key(step_handler_context)
         if step_key not in self.sizes:
             run = step_handler_context.dagster_run
-            self.sizes[step_key] = size_dft_pod(method, dict(run.tags), run.run_config)
+            simulation = run_simulation(step_handler_context.get_step_context(step_key))
+            self.sizes[step_key] = size_dft_pod(method, dict(run.tags), simulation)
         return self.sizes[step_key]
 
     def _get_container_context(self, step_handler_context) -> K8sContainerContext:
@@ -181,7 +184,7 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
 # API: `k8s_job_executor` builds a StepDelegatingExecutor that keeps its handler in
 # `_step_handler`, and a K8sStepHandler's whole state is `HANDLER_STATE`. Both are checked where
 # they are used, so an upgrade that moves them fails at executor creation, naming what moved
-# (and the tests in ionic_assets_tests/lib/test_k8s_executor.py fail with it).
+# (and the tests in ionic_assets_tests/executors/test_k8s.py fail with it).
 HANDLER_STATE = frozenset(
     {
         "_executor_image",
@@ -204,7 +207,7 @@ def _handler_state(handler: K8sStepHandler) -> dict:
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: expected a K8sStepHandler with state "
             f"{sorted(HANDLER_STATE)}, got {type(handler).__name__} with {sorted(state)}; "
-            "update lib/k8s_executor.py for this version"
+            "update executors/k8s.py for this version"
         )
     return state
 
@@ -215,7 +218,7 @@ def _create_executor(init_context: dg.InitExecutorContext) -> StepDelegatingExec
     if not isinstance(executor, StepDelegatingExecutor) or not hasattr(executor, "_step_handler"):
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: k8s_job_executor no longer builds a "
-            "StepDelegatingExecutor with a `_step_handler`; update lib/k8s_executor.py"
+            "StepDelegatingExecutor with a `_step_handler`; update executors/k8s.py"
         )
     executor._step_handler = PartitionSizedK8sStepHandler.from_handler(executor._step_handler)
     return executor
@@ -228,6 +231,6 @@ k8s_partition_sized_executor = dg.ExecutorDefinition(
     executor_creation_fn=_create_executor,
     description=(
         "dagster-k8s's k8s_job_executor (same config); the md_trajectories pods of DFT methods "
-        "ask for the CPUs and memory of the run's material (ionic_assets/lib/k8s_executor.py)."
+        "ask for the CPUs and memory of the run's material (ionic_assets/executors/k8s.py)."
     ),
 )
