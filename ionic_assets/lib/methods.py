@@ -19,8 +19,8 @@ import yaml
 
 from ionic_assets.lib import settings
 from ionic_assets.science import dft, forcefields, protocols
-from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.forcefields import BATCHABLE_FAMILIES
 
 DEFAULT_METHODS_FILE = Path(__file__).resolve().parents[1] / "config" / "methods.yaml"
 KINDS = ("mlip", "dft", "imported")
