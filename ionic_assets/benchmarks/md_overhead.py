@@ -243,7 +243,8 @@ def write_report(rows: list[dict], args, command: str, atoms: Atoms) -> None:
             f"{null['ase_dyn_run_us_per_step']:.0f} us per step (whole step) without any "
             "frames, checkpoints or guards: it passes every force request through ASE's "
             "cache check (np.allclose on each per-atom array), which `run_nvt` skips by "
-            "answering the integrator itself (bitwise the same trajectory, see test_md.py).",
+            "answering the integrator itself (bitwise the same trajectory, see "
+            "test_ase_runner.py).",
             "",
         ]
     for r in rows:
