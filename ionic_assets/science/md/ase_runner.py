@@ -140,8 +140,8 @@ class _Run:
         self.dyn = _make_dynamics(self.atoms, self.protocol, self.temperature_K)
         # The Nose-Hoover chain integrator asks for forces twice a step, the first time at the
         # positions the last step ended on. Through Atoms.get_forces each request pays ASE's
-        # cache check (np.allclose on every per-atom array, ~0.15 ms on a CPU core): a few % of
-        # a fast GPU force call. Answering here is the same arithmetic (tested bitwise vs ASE).
+        # cache check (np.allclose on every per-atom array), noticeable beside a fast GPU force
+        # call. Answering here is the same arithmetic (tested bitwise vs ASE).
         self.forces_at_A: np.ndarray | None = None
         self.dyn._get_forces = self._forces
 

@@ -17,8 +17,8 @@ hand, never assumed, and recorded with every trajectory (`EngineChoice.to_dict`)
 
 The margin keeps a choice within the probe's noise with today's engine, so batching never makes
 a run slower than the ASE runner would: on a few loaded CPU cores the probe's few calls per
-engine can misjudge the MD's rate, while on a GPU batching gains several times over (measured:
-data/benchmarks/batched_md.md).
+engine can misjudge the MD's rate (measurements: data/benchmarks/batched_md.md), while on a GPU
+batching is expected to gain far more than the margin.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The MD engines: what integrates a trajectory.
 
-    ASE        `ase_runner`: one trajectory at a time, the protocol's ASE dynamics class
     TORCH_SIM  `torchsim_runner`: many trajectories batched on one device with torch-sim
+    ASE        `ase_runner`: one trajectory at a time, the protocol's ASE dynamics class
 
 The values ("ase", "torch-sim") are what trajectory files, checkpoints, results and the
 warehouse record. A caller may also ask for `AUTO`: let `choice.choose_engine` measure.
@@ -17,8 +17,8 @@ from ionic_assets.science.errors import InputError
 class Engine(StrEnum):
     """An MD engine; its value is the name recorded with every trajectory."""
 
-    ASE = "ase"
     TORCH_SIM = "torch-sim"
+    ASE = "ase"
 
 
 #: The request that lets `choice.choose_engine` pick the engine by measurement.

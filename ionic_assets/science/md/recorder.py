@@ -1,5 +1,5 @@
-"""One trajectory's bookkeeping, whichever engine integrates it: frames, guards, running
-statistics, adaptive stop, checkpoints and cost (`Recorder`).
+"""The bookkeeping both MD engines share: `Recorder` keeps one trajectory's frames, guards,
+running statistics, adaptive stop, checkpoints and cost, whichever engine integrates it.
 
 Frames are buffered in memory and written only right before a checkpoint, so the trajectory file
 never holds frames the checkpoint does not know of, except after a kill between the two writes;
