@@ -1,7 +1,7 @@
 """Adaptive stopping vs the fixed 100 ps on trajectories of known D.
 
 Each case is a Brownian Li trajectory (`science.synthetic`, the paper protocol's 50 fs frames,
-100 ps) of known D. The adaptive protocol's rule (`science.adaptive`, config `adaptive`) is
+100 ps) of known D. The adaptive protocol's rule (`science.md.adaptive`, config `adaptive`) is
 applied to its prefixes at the times the MD engine would evaluate it; the D at the stop is
 compared with the D of the whole 100 ps (what the `paper` protocol gives) and with the truth.
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ionic_assets.lib import settings
-from ionic_assets.science.adaptive import MAX_DURATION, evaluate, rule_from_dict
 from ionic_assets.science.diffusion import DEFAULT_SETTINGS, estimate_diffusion
+from ionic_assets.science.md.adaptive import MAX_DURATION, evaluate, rule_from_dict
 from ionic_assets.science.protocols import load_protocol
 from ionic_assets.science.synthetic import brownian_trajectory
 from ionic_assets.science.trajectory import Trajectory

@@ -6,10 +6,10 @@ protocol's minimum width, 10 A); n systems are the first n materials at 800-1200
 beyond 21 the materials again at the other temperatures (105 = 21 materials x 5 temperatures).
 For each model and n:
 
-* the engine's own decision, `batched.choice.choose_engine(model, systems, "auto")` (its probe);
+* the engine's own decision, `md.choice.choose_engine(model, systems, "auto")` (its probe);
 * an untimed warm-up of both engines on the same systems (first calls compile and allocate);
-* `--repeats` times, alternating: `md.run_nvt` on each system in turn, then
-  `batched.runner.run_batch` on all of them, `--steps` steps each with the paper protocol's
+* `--repeats` times, alternating: `md.ase_runner.run_nvt` on each system in turn, then
+  `md.torchsim_runner.run_batch` on all of them, `--steps` steps each with the paper protocol's
   cadence; the best (fastest) of each is reported, so load drifts hit both alike.
 
 Reported per row: atom-steps/s of both, their ratio (sequential time / batched time), batched
@@ -23,7 +23,7 @@ took 82 A100 GPU-hours. On a CPU the projection is in CPU-core-hours (wall hours
     bash deploy/gpu/batched_benchmark.sh run DIR OUT   # on a GPU machine: 1, 5, 21, 105 systems
 
 Models: sevenn (SevenNet-0, weights in its wheel), mace-mpa0-random (MACE with the medium-mpa-0
-architecture and random weights: the same cost per step, `science.random_mace`) and
+architecture and random weights: the same cost per step, `science.forcefields.random_mace`) and
 mace-small-random (a tiny MACE, for tests). `--cells FILE` (extxyz) reads the cells from FILE,
 or builds them and writes FILE when it does not exist, so that a machine without OBELiX or
 pymatgen can run the benchmark. Writes batched_md.json and .md in `--out`.
@@ -49,16 +49,21 @@ import torch
 from torch_sim.neighbors import default_batched_nl
 
 from ionic_assets.lib import settings
-from ionic_assets.science.batched import autobatch
-from ionic_assets.science.batched.choice import choose_engine
-from ionic_assets.science.batched.models import torchsim_model
-from ionic_assets.science.batched.runner import run_batch
-from ionic_assets.science.batched.systems import System
 from ionic_assets.science.errors import InputError, StorageError
-from ionic_assets.science.forcefields import ModelSpec, build_calculator, resolve_device
-from ionic_assets.science.md import device_name, run_nvt
+from ionic_assets.science.forcefields import (
+    ModelSpec,
+    build_calculator,
+    resolve_device,
+    torchsim_model,
+)
+from ionic_assets.science.forcefields.random_mace import MPA_ATOMIC_NUMBERS, write_random_mace_model
+from ionic_assets.science.md import autobatch
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.choice import choose_engine
+from ionic_assets.science.md.recorder import device_name
+from ionic_assets.science.md.systems import System
+from ionic_assets.science.md.torchsim_runner import run_batch
 from ionic_assets.science.protocols import load_protocol
-from ionic_assets.science.random_mace import MPA_ATOMIC_NUMBERS, write_random_mace_model
 
 TEMPERATURES_K = (800.0, 900.0, 1000.0, 1100.0, 1200.0)
 #: The paper's cost of one potential's benchmark (21 materials x 5 temperatures x 100 ps, A100).

@@ -17,7 +17,8 @@ For each force model, on the OBELiX gvd (alpha-Li3N) supercell at least `--min-w
 A "null" model (harmonic springs to the starting positions, microseconds per call) measures the
 loop overhead alone, per step: the floor any model pays, to compare with a fast GPU step.
 "mace-random" is the real MACE code path with random weights and small channels (see
-ionic_assets.science.random_mace): a stand-in for the cost shape, not medium-mpa-0's speed.
+ionic_assets.science.forcefields.random_mace): a stand-in for the cost shape, not medium-mpa-0's
+speed.
 
     python -m ionic_assets.benchmarks.md_overhead --threads 1       # the recorded run
     python -m ionic_assets.benchmarks.md_overhead --models null chgnet --steps 10
@@ -48,7 +49,8 @@ from pymatgen.core import Structure
 from ionic_assets.lib import settings
 from ionic_assets.science import obelix, structures
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
-from ionic_assets.science.md import device_name, run_nvt
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.recorder import device_name
 from ionic_assets.science.protocols import Protocol, load_protocol
 
 DEFAULT_MATERIAL = "gvd"
@@ -82,7 +84,7 @@ def load_model(name: str, atoms: Atoms, workdir: Path) -> tuple[Calculator, str]
     if name == "null":
         return EinsteinCalculator(atoms.positions), "cpu"
     if name == "mace-random":
-        from ionic_assets.science.random_mace import write_random_mace_model
+        from ionic_assets.science.forcefields.random_mace import write_random_mace_model
 
         path = write_random_mace_model(workdir / "mace-random.model")
         spec = ModelSpec(family="mace", path=str(path))
@@ -241,7 +243,8 @@ def write_report(rows: list[dict], args, command: str, atoms: Atoms) -> None:
             f"{null['ase_dyn_run_us_per_step']:.0f} us per step (whole step) without any "
             "frames, checkpoints or guards: it passes every force request through ASE's "
             "cache check (np.allclose on each per-atom array), which `run_nvt` skips by "
-            "answering the integrator itself (bitwise the same trajectory, see test_md.py).",
+            "answering the integrator itself (bitwise the same trajectory, see "
+            "test_ase_runner.py).",
             "",
         ]
     for r in rows:

@@ -24,7 +24,7 @@ class SimulationSettings(dg.ConfigurableResource):
     device: str = "auto"
     seed: int = 20260101
     #: MD engine for MLIPs: auto, torch-sim or ase; None: IONIC_ASSETS_MD_ENGINE, read when
-    #: used (science/batched/choice.py).
+    #: used (science/md/choice.py).
     engine: str | None = None
 
     def md_engine(self) -> str:

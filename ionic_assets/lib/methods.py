@@ -19,9 +19,9 @@ import yaml
 
 from ionic_assets.lib import settings
 from ionic_assets.science import dft, forcefields, protocols
-from ionic_assets.science.batched.models import BATCHABLE_FAMILIES
 from ionic_assets.science.dft.vasp import VaspInstallation
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.forcefields import BATCHABLE_FAMILIES
 
 KINDS = ("mlip", "dft", "imported")
 

@@ -138,9 +138,9 @@ class MDTrajectoryRow(Record):
     n_invocations: int
     framework_rmsd_A: float | None = None
     mean_temperature_K: float | None = None
-    #: "ase" or "torch-sim" (science/batched/choice.py).
+    #: "ase" or "torch-sim" (science/md/engine.py).
     engine: str | None = None
-    #: "max_duration", or an adaptive stop: "converged", "non_diffusive" (science/adaptive.py).
+    #: "max_duration", or an adaptive stop: "converged", "non_diffusive" (science/md/adaptive.py).
     stop_reason: str | None = None
     simulated_ps: float | None = None
     provenance: dict

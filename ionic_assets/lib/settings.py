@@ -260,7 +260,7 @@ PNG_TIMEOUT = Variable(
 MD_ENGINE = Variable(
     "IONIC_ASSETS_MD_ENGINE",
     "MD engine for ML potentials: `auto` (batched with torch-sim where the measured rate says it "
-    "pays on the device), `torch-sim` or `ase` (see `science/batched/choice.py`)",
+    "pays on the device), `torch-sim` or `ase` (see `science/md/choice.py`)",
     str,
     "auto",
     "name",

@@ -54,7 +54,7 @@ from ionic_assets.science.errors import StorageError
 
 STORAGE_URL_ENV = settings.STORAGE_URL.name
 DUCKDB = "ionic.duckdb"
-#: The MD runner's files beside a trajectory `X.h5` (science/md.py), in upload order: the
+#: The MD runner's files beside a trajectory `X.h5` (science/md/checkpoint.py), upload order: the
 #: trajectory before the checkpoints, so the store never holds a checkpoint newer than its frames.
 CHECKPOINT_SUFFIXES = ("", ".ckpt.prev", ".ckpt")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from ionic_assets.science.adaptive import rule_from_dict
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.md.adaptive import rule_from_dict
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "protocols.yaml"
 
@@ -72,7 +72,7 @@ class Protocol:
         guards: see `Guards`.
         replicas: independent trajectories per (material, temperature), differing only in the
             seed of their initial velocities (seed + r for replica r); 1 by default.
-        adaptive: the adaptive stopping rule's fields (`science.adaptive.AdaptiveRule`), or
+        adaptive: the adaptive stopping rule's fields (`science.md.adaptive.AdaptiveRule`), or
             None: the run always lasts duration_ps (then its maximum).
         description: free text.
     """

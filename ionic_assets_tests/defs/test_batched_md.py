@@ -11,7 +11,7 @@ from ionic_assets.cli import main
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
 from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
-from ionic_assets.science.batched.thermostat import INTEGRATOR
+from ionic_assets.science.md.torchsim_thermostat import INTEGRATOR
 from ionic_assets.science.protocols import load_protocol
 from ionic_assets_tests.stored import query
 

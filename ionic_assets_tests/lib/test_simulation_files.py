@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from ionic_assets.lib.storage import ArtifactStore, StorageError
-from ionic_assets.science.md import load_checkpoint, run_nvt
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.checkpoint import load_checkpoint
 from ionic_assets.science.trajectory_store import frame_count, read_trajectory
-from ionic_assets_tests.science._md_helpers import (
+from ionic_assets_tests.science.md._helpers import (
     Interrupt,
     StatelessEMT,
     copper,

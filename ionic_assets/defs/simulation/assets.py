@@ -4,7 +4,7 @@ One asset per method in config/methods.yaml (a factory, so a new method needs no
 
     mlip      builds the force model (`science.forcefields`) once per run and runs the
               protocol on the stored supercells of all the run's partitions with the engine
-              `science.batched` chooses (torch-sim batched, or the ASE runner one by one);
+              `science.md.choice` chooses (torch-sim batched, or the ASE runner one by one);
               a run with several partitions batches them all (with replicas, each
               partition's replicas run one after another, as DFT)
     dft       the same NVT runner driving a DFT engine (`science.dft.load_dft_method`), with a
@@ -40,14 +40,15 @@ from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
 from ionic_assets.lib.warehouse import upsert
-from ionic_assets.science import forcefields, md, protocols, structures
-from ionic_assets.science.batched.dispatch import run_one, run_systems
-from ionic_assets.science.batched.runner import ENGINE
-from ionic_assets.science.batched.systems import System
-from ionic_assets.science.batched.thermostat import integrator_settings
+from ionic_assets.science import forcefields, protocols, structures
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.sizing import available_cpus
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.md.dispatch import run_one, run_systems
+from ionic_assets.science.md.engine import Engine
+from ionic_assets.science.md.result import Outcome
+from ionic_assets.science.md.systems import System
+from ionic_assets.science.md.torchsim_thermostat import integrator_settings
 from ionic_assets.science.trajectory_import import import_trajectory
 
 MELTING_CHECK = "framework_not_melted"
@@ -119,7 +120,7 @@ def simulate(
     process: one (row, metadata), or the science error that stopped it alone, per key.
 
     Every seed replica of every partition is one trajectory. An ML potential is loaded once
-    and runs them all with the engine `science.batched` chooses (torch-sim batched, or the ASE
+    and runs them all with the engine `science.md.choice` chooses (torch-sim batched, or the ASE
     runner one after another); a DFT engine runs them one after another. A trajectory resumes
     on its own from its last checkpoint; a finished one is read back. `width_A`: a minimum cell
     width other than the protocol's (the size check)."""
@@ -195,7 +196,7 @@ def _jobs(method, simulation, warehouse, protocol, key, width_A, open_files) -> 
     return jobs
 
 
-def _run_dft(context, method: Method, protocol, job: _Job) -> md.MDResult | Exception:
+def _run_dft(context, method: Method, protocol, job: _Job) -> Outcome:
     """One DFT trajectory; its engine (a CP2K process) ends before its files are stored."""
     system = job.system
     try:
@@ -218,7 +219,7 @@ def _finished(method, simulation, protocol, runs, min_width_A, extra) -> tuple:
         {"seed": job.system.seed, "trajectory_path": job.url, "md": r.to_dict()} for job, r in runs
     ]
     provenance = {**first_job.system.provenance, **extra}
-    if result.engine == ENGINE:
+    if result.engine is Engine.TORCH_SIM:
         provenance["integrator"] = integrator_settings(protocol)
     row = MDTrajectoryRow(
         method=method.name,
@@ -245,7 +246,7 @@ def _finished(method, simulation, protocol, runs, min_width_A, extra) -> tuple:
         n_invocations=sum(r.n_invocations for r in results),
         framework_rmsd_A=max(rmsd, default=None),
         mean_temperature_K=result.mean_temperature_K,
-        engine=result.engine,
+        engine=result.engine.value,
         stop_reason=result.stop_reason,
         simulated_ps=result.simulated_ps,
         provenance={

@@ -1,9 +1,10 @@
 """DFT engines for ab initio MD: ``vasp`` (the paper's, see `vasp`) and ``cp2k`` (open source,
 runs anywhere CP2K is installed, see `cp2k`).
 
-Both give ASE calculators that the platform's NVT runner (`ionic_assets.science.md.run_nvt`)
-drives step by step, like the ML force models; `resources` sizes their CPU pods. Where each
-engine is installed (`DftInstallation`) is the caller's to say.
+Both give ASE calculators that the platform's NVT runner
+(`ionic_assets.science.md.ase_runner.run_nvt`) drives step by step, like the ML force models;
+`resources` sizes their CPU pods. Where each engine is installed (`DftInstallation`) is the
+caller's to say.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from ionic_assets.lib.methods import dft_installation
 from ionic_assets.lib.settings import CP2K_DATA_DIR
-from ionic_assets.science import md
 from ionic_assets.science.dft import cp2k, load_dft_method
 from ionic_assets.science.dft.cp2k import (
     Cp2kSettings,
@@ -32,6 +31,8 @@ from ionic_assets.science.dft.cp2k import (
     element_kinds,
 )
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.checkpoint import load_checkpoint
 from ionic_assets.science.protocols import protocol_from_dict
 from ionic_assets.science.trajectory_store import read_trajectory
 
@@ -215,7 +216,7 @@ RESUME_SCRIPT = """
 import sys
 from pathlib import Path
 from ase.build import bulk
-from ionic_assets.science import md
+from ionic_assets.science.md.ase_runner import run_nvt
 from ionic_assets.lib.methods import dft_installation
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets_tests.science.dft.test_cp2k import FAST, tiny_protocol
@@ -224,7 +225,7 @@ atoms = bulk("Li", "bcc", a=3.44, cubic=True)
 model = load_dft_method(
     "cp2k", atoms, path.with_suffix(".dft"), dft_installation(), ncores=1, settings=FAST
 )
-md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
+run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
 """
 
 
@@ -258,7 +259,7 @@ def test_killed_aimd_resumes_from_its_last_step_and_wavefunction(tmp_path):
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and child.poll() is None:
-            checkpoint = md.load_checkpoint(ckpt) if ckpt.exists() else None
+            checkpoint = load_checkpoint(ckpt) if ckpt.exists() else None
             if checkpoint and checkpoint[1]["state"]["step"] >= 3:
                 break
             time.sleep(0.2)
@@ -266,7 +267,7 @@ def test_killed_aimd_resumes_from_its_last_step_and_wavefunction(tmp_path):
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-    killed_at = md.load_checkpoint(ckpt)[1]["state"]["step"]
+    killed_at = load_checkpoint(ckpt)[1]["state"]["step"]
     assert 3 <= killed_at < 8
 
     output = path.with_suffix(".dft") / "cp2k.out"
@@ -276,7 +277,7 @@ def test_killed_aimd_resumes_from_its_last_step_and_wavefunction(tmp_path):
         "cp2k", atoms, path.with_suffix(".dft"), dft_installation(), ncores=1, settings=FAST
     )
     try:
-        result = md.run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
+        result = run_nvt(atoms, model, tiny_protocol(), 800.0, 7, path)
         # Step numbers continue where the run was killed (errors name the right MD step).
         assert model.calculator.md_step == 8 + 1
     finally:

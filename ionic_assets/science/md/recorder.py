@@ -1,54 +1,36 @@
-"""NVT molecular dynamics that can be killed at any moment and resumed bit for bit.
-
-`run_nvt` integrates a structure with a protocol's thermostat (see `protocols`), writes frames to
-an HDF5 trajectory (see `trajectory_store`), and checkpoints the complete integrator state:
-positions, momenta, the thermostat's chain variables, the step counter and the running
-statistics. Started again with the same arguments after a crash or SIGKILL it continues from the
-last checkpoint and ends with exactly the frames an uninterrupted run would have written; called
-again after completion it returns the stored result without computing anything. "The same
-arguments" means structure, temperature, seed, model identity and the protocol fields that shape
-the trajectory (`TRAJECTORY_FIELDS`); output cadence and guards may change in between. Bitwise
-equality needs forces that depend on the positions only: true of the MLIP calculators (they
-rebuild their graph every call), not of ASE's EMT, whose neighbour list keeps a skin.
-
-Files for ``trajectory_path = run.h5``: ``run.h5`` (frames), ``run.h5.ckpt`` (latest checkpoint)
-and ``run.h5.ckpt.prev`` (the one before, used when the latest fails its checksum).
+"""The bookkeeping both MD engines share: `Recorder` keeps one trajectory's frames, guards,
+running statistics, adaptive stop, checkpoints and cost, whichever engine integrates it.
 
 Frames are buffered in memory and written only right before a checkpoint, so the trajectory file
 never holds frames the checkpoint does not know of, except after a kill between the two writes;
-resuming truncates those.
+resuming truncates those. The run key (`run_key`) ties a trajectory file and its checkpoints to
+the run that made them, so a resume never continues another run.
 
-Units: positions Angstrom (unwrapped: ASE's integrators never wrap them), time ps, time step fs,
-temperature K, energies eV. Temperature is 2 E_kin / (3 N k_B), the definition the Nose-Hoover
-chain thermostat controls.
+Units: positions Angstrom, time ps, time step fs, temperature K, memory MB.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import io
 import json
-import os
 import resource
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
-from ase.calculators.calculator import Calculator, all_changes
-from ase.md.velocitydistribution import Stationary, thermalize_momenta
+from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from ionic_assets.science import adaptive
 from ionic_assets.science import trajectory_store as store
 from ionic_assets.science.diffusion import DEFAULT_SETTINGS
 from ionic_assets.science.errors import InputError
-from ionic_assets.science.forcefields import LoadedModel
+from ionic_assets.science.md import adaptive
+from ionic_assets.science.md.checkpoint import checkpoint_path, load_checkpoint, write_checkpoint
+from ionic_assets.science.md.engine import Engine
+from ionic_assets.science.md.result import MDResult
 from ionic_assets.science.protocols import Protocol
 from ionic_assets.science.trajectory import LI, framework_rmsd_A
 
@@ -61,8 +43,6 @@ TRAJECTORY_FIELDS = (
     "thermostat",
     "frame_interval_steps",
 )
-CHECKPOINT_MAGIC = b"IAMDCKP1"
-DIGEST_BYTES = 32
 
 
 class MDGuardError(InputError):
@@ -86,105 +66,6 @@ class MDProgress:
     temperature_K: float
     steps_per_s: float
     eta_s: float
-
-
-@dataclass(frozen=True)
-class MDResult:
-    """What a finished run produced and what it cost.
-
-    Attributes:
-        trajectory_path: the HDF5 trajectory.
-        protocol: protocol name; n_steps, timestep_fs: the steps simulated and their length.
-        n_frames: frames in the trajectory (t = 0 included); n_atoms: atoms simulated.
-        temperature_K: target temperature; mean_temperature_K: mean after equilibration.
-        seed: seed of the initial velocities.
-        thermostat, thermostat_params: ASE class path and the protocol's parameters.
-        framework_rmsd_A_final, framework_rmsd_A_max: RMS displacement (Angstrom) of the non-Li
-            atoms from their initial positions, framework drift removed, at the last frame and
-            the largest over frames. A crystal stays well below ~1 A; a molten framework grows
-            without bound. None when every atom is Li.
-        wall_time_s: wall time of the steps that made the trajectory, summed over invocations
-            (time lost to a kill after the last checkpoint is not counted).
-        n_steps_run: steps computed by the invocation that finished the run.
-        steps_per_s, atom_steps_per_s: n_steps / wall_time_s, and that times n_atoms.
-        device: torch device of the model; device_name: GPU name or CPU model.
-        peak_host_memory_MB: peak resident memory of the process (max over invocations).
-        peak_gpu_memory_MB: peak torch CUDA allocation, None on CPU.
-        n_invocations: how many calls it took (1 if never interrupted).
-        engine: "ase" (this module's runner) or "torch-sim" (`science.batched`).
-        stop_reason: "max_duration" (the protocol's full length), or an adaptive stop
-            ("converged", "non_diffusive"; see `science.adaptive`).
-        simulated_ps: simulated time, ps (n_steps x timestep_fs / 1000).
-        std_temperature_K: standard deviation of the instantaneous temperature after
-            equilibration (canonical: T sqrt(2 / degrees of freedom)).
-    """
-
-    trajectory_path: str
-    protocol: str
-    n_steps: int
-    timestep_fs: float
-    n_frames: int
-    n_atoms: int
-    temperature_K: float
-    mean_temperature_K: float
-    seed: int
-    thermostat: str
-    thermostat_params: dict
-    framework_rmsd_A_final: float | None
-    framework_rmsd_A_max: float | None
-    wall_time_s: float
-    n_steps_run: int
-    steps_per_s: float
-    atom_steps_per_s: float
-    device: str
-    device_name: str
-    peak_host_memory_MB: float
-    peak_gpu_memory_MB: float | None
-    n_invocations: int
-    engine: str = "ase"
-    stop_reason: str = adaptive.MAX_DURATION
-    simulated_ps: float | None = None
-    std_temperature_K: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def run_nvt(
-    atoms: Atoms,
-    calculator: Calculator | LoadedModel,
-    protocol: Protocol,
-    temperature_K: float,
-    seed: int,
-    trajectory_path: str | Path,
-    on_progress: Callable[[MDProgress], None] | None = None,
-    provenance: dict | None = None,
-    on_checkpoint: Callable[[], None] | None = None,
-) -> MDResult:
-    """Run (or resume, or return the finished) NVT trajectory of `atoms` at `temperature_K`.
-
-    Velocities are drawn from the Maxwell-Boltzmann distribution with `seed`, the centre-of-mass
-    momentum removed and the kinetic energy scaled to exactly `temperature_K`. `atoms` is not
-    modified. A `LoadedModel` adds its identity to the provenance and its device to the cost.
-    `on_checkpoint` is called right after each periodic checkpoint is written, when the
-    trajectory file holds exactly the checkpoint's frames (e.g. to copy both to shared storage);
-    the final state, written when the run completes, is the caller's to keep once this returns.
-
-    Raises:
-        MDGuardError: a guard stopped the run; the frames so far stay readable.
-        StorageError: the trajectory or a checkpoint could not be written (e.g. disk full).
-        InputError: the trajectory path holds another run, or the input is unusable.
-    """
-    run = _Run(
-        atoms,
-        calculator,
-        protocol,
-        float(temperature_K),
-        int(seed),
-        Path(trajectory_path),
-        on_checkpoint,
-    )
-    return run.execute(on_progress, provenance or {})
 
 
 @dataclass
@@ -223,8 +104,8 @@ class Recorder:
     (K) and a function returning the positions (Angstrom; called only on the steps that need
     them), and `finish` at the end. `integrator_state` returns the engine's arrays that a
     checkpoint must hold (positions, momenta, thermostat chain, ...); `begin` returns them back
-    on a resume. `engine` (None for the ASE runner) is part of the run key, so a trajectory
-    is only ever resumed by the engine that started it.
+    on a resume. `engine` is part of the run key, so a trajectory is only ever resumed by the
+    engine that started it.
     """
 
     def __init__(
@@ -236,9 +117,9 @@ class Recorder:
         path: Path,
         model_identity: dict,
         device: str,
+        engine: Engine,
         integrator_state: Callable[[], dict[str, np.ndarray]],
         on_checkpoint: Callable[[], None] | None = None,
-        engine: str | None = None,
     ):
         _check_atoms(atoms)
         self.atoms = atoms.copy()  # numbers, cell and the positions the guards look at
@@ -357,7 +238,7 @@ class Recorder:
             peak_host_memory_MB=state.peak_host_memory_MB,
             peak_gpu_memory_MB=state.peak_gpu_memory_MB,
             n_invocations=state.n_invocations,
-            engine=self.engine or "ase",
+            engine=self.engine,
             stop_reason=state.stop_reason or adaptive.MAX_DURATION,
             simulated_ps=steps * protocol.timestep_fs / 1000,
             std_temperature_K=float(
@@ -374,7 +255,7 @@ class Recorder:
         self.share = share
 
     def _stored_result(self, meta: dict) -> MDResult:
-        result = MDResult(**meta["result"])
+        result = MDResult.from_dict(meta["result"])
         if store.frame_count(self.path) != result.n_frames:
             raise InputError(
                 f"{self.path}: has {store.frame_count(self.path)} frames but its finished run "
@@ -520,7 +401,7 @@ class Recorder:
             "temperature_K": self.temperature_K,
             "seed": self.seed,
             "model": self.model_identity,
-            "engine": self.engine or "ase",
+            "engine": self.engine.value,
             "versions": {pkg: version(pkg) for pkg in ("ase", "numpy", "h5py", "ionic-assets")},
         }
 
@@ -531,7 +412,7 @@ def run_key(
     temperature_K: float,
     seed: int,
     model_identity: dict,
-    engine: str | None = None,
+    engine: Engine,
 ) -> str:
     """Hash of everything that determines the trajectory; a resume must match it."""
     identity = {k: v for k, v in model_identity.items() if k not in ("device",)}
@@ -548,102 +429,10 @@ def run_key(
         "seed": seed,
         "model": identity,
     }
-    if engine is not None:  # the ASE runner's keys stay what they were
-        key["engine"] = engine
+    # The ASE runner's keys predate the engine entry; leaving it out keeps its old runs resumable.
+    if engine is not Engine.ASE:
+        key["engine"] = engine.value
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-
-
-class _Run:
-    """The ASE runner: one trajectory integrated by the protocol's ASE dynamics class."""
-
-    def __init__(
-        self,
-        atoms: Atoms,
-        calculator: Calculator | LoadedModel,
-        protocol: Protocol,
-        temperature_K: float,
-        seed: int,
-        path: Path,
-        on_checkpoint: Callable[[], None] | None = None,
-    ):
-        if isinstance(calculator, LoadedModel):
-            identity, device = calculator.identity, calculator.device
-            calculator = calculator.calculator
-        else:
-            identity, device = {"calculator": _class_path(calculator)}, "cpu"
-        self.protocol, self.temperature_K, self.seed = protocol, temperature_K, seed
-        self.recorder = Recorder(
-            atoms, protocol, temperature_K, seed, path, identity, device,
-            self._integrator_state, on_checkpoint,
-        )  # fmt: skip
-        self.atoms = atoms.copy()
-        self.atoms.calc = calculator
-        self.masses = atoms.get_masses()[:, np.newaxis]
-        self.kinetic_to_K = 2 / (3 * len(atoms) * units.kB)
-
-    def execute(self, on_progress, provenance: dict) -> MDResult:
-        self.atoms.set_momenta(initial_momenta(self.atoms, self.temperature_K, self.seed))
-        self._new_dynamics()
-        begun = self.recorder.begin(self.atoms.get_positions(), provenance)
-        if isinstance(begun, MDResult):
-            return begun
-        if begun is not None:
-            _THERMOSTAT_STATE[self.protocol.thermostat.class_path][1](self.dyn, begun)
-            if hasattr(self.atoms.calc, "md_step"):  # DFT calculators name the failing step
-                self.atoms.calc.md_step = self.recorder.state.step
-        self._loop(on_progress)
-        return self.recorder.finish()
-
-    def _loop(self, on_progress) -> None:
-        recorder, protocol = self.recorder, self.protocol
-        for step in range(recorder.state.step + 1, protocol.n_steps + 1):
-            self.dyn.step()
-            results = self.atoms.calc.results  # computed by the step at the current positions
-            finite = np.isfinite(results["forces"]).all() and np.isfinite(
-                results.get("energy", 0.0)
-            )
-            recorder.record(step, self._temperature_K(), self.atoms.get_positions, finite)
-            if on_progress is not None and step % protocol.progress_interval_steps == 0:
-                on_progress(recorder.progress(step))
-            if recorder.done:
-                return
-
-    def _temperature_K(self) -> float:
-        # Not Atoms.get_kinetic_energy: its BLAS dot product rounds differently with memory
-        # alignment, which would make a resumed run's statistics differ in the last bit.
-        momenta = self.atoms.arrays["momenta"]
-        return 0.5 * float((momenta * momenta / self.masses).sum()) * self.kinetic_to_K
-
-    def _integrator_state(self) -> dict[str, np.ndarray]:
-        return _THERMOSTAT_STATE[self.protocol.thermostat.class_path][0](self.dyn)
-
-    def _new_dynamics(self) -> None:
-        self.dyn = _make_dynamics(self.atoms, self.protocol, self.temperature_K)
-        # The Nose-Hoover chain integrator asks for forces twice a step, the first time at the
-        # positions the last step ended on. Through Atoms.get_forces each request pays ASE's
-        # cache check (np.allclose on every per-atom array, ~0.15 ms on a CPU core): a few % of
-        # a fast GPU force call. Answering here is the same arithmetic (tested bitwise vs ASE).
-        self.forces_at_A: np.ndarray | None = None
-        self.dyn._get_forces = self._forces
-
-    def _forces(self) -> np.ndarray:
-        self.dyn._update_atoms()  # what ASE's own _get_forces does first
-        positions, calc = self.atoms.arrays["positions"], self.atoms.calc
-        if self.forces_at_A is None or not np.array_equal(self.forces_at_A, positions):
-            changes = all_changes if self.forces_at_A is None else ["positions"]
-            calc.calculate(self.atoms, ["energy", "forces"], changes)
-            self.forces_at_A = positions.copy()
-        return calc.results["forces"]
-
-
-def initial_momenta(atoms: Atoms, temperature_K: float, seed: int) -> np.ndarray:
-    """Maxwell-Boltzmann momenta drawn with `seed`, centre-of-mass momentum removed, kinetic
-    energy scaled to exactly `temperature_K` (3N degrees of freedom); ASE units."""
-    atoms = atoms.copy()
-    rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature_K, exact_temperature=True, rng=rng)
-    Stationary(atoms, preserve_temperature=True)
-    return atoms.get_momenta()
 
 
 def _check_atoms(atoms: Atoms) -> None:
@@ -651,109 +440,6 @@ def _check_atoms(atoms: Atoms) -> None:
         raise InputError(f"{atoms.get_chemical_formula()}: constrained atoms are not supported")
     if not atoms.pbc.all():
         raise InputError(f"{atoms.get_chemical_formula()}: MD needs a cell periodic in 3D")
-
-
-def _class_path(obj: object) -> str:
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
-
-
-def _make_dynamics(atoms: Atoms, protocol: Protocol, temperature_K: float):
-    module, _, name = protocol.thermostat.class_path.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
-    params = {
-        key.removesuffix("_fs"): value * units.fs if key.endswith("_fs") else value
-        for key, value in protocol.thermostat.params.items()
-    }
-    timestep = protocol.timestep_fs * units.fs
-    return cls(atoms, timestep=timestep, temperature_K=temperature_K, **params)
-
-
-# --- thermostat state: exactly what `step()` reads and writes, so a resume is bitwise ----------
-
-
-def _nhc_state(dyn) -> dict[str, np.ndarray]:
-    thermostat = dyn._thermostat
-    return {"q": dyn._q, "p": dyn._p, "eta": thermostat._eta, "p_eta": thermostat._p_eta}
-
-
-def _nhc_restore(dyn, arrays: dict[str, np.ndarray]) -> None:
-    dyn._q, dyn._p = arrays["q"].copy(), arrays["p"].copy()
-    dyn._thermostat._eta, dyn._thermostat._p_eta = arrays["eta"].copy(), arrays["p_eta"].copy()
-    dyn._update_atoms()
-
-
-_THERMOSTAT_STATE = {
-    "ase.md.nose_hoover_chain.NoseHooverChainNVT": (_nhc_state, _nhc_restore),
-}
-
-
-# --- checkpoint files: MAGIC + sha256(payload) + payload (an .npz with a JSON "meta" entry) ----
-
-
-def write_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Atomically replace `path` (temp file, fsync, rename), keeping the old one as .prev."""
-    buffer = io.BytesIO()
-    np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-    payload = buffer.getvalue()
-    try:
-        if path.exists():
-            os.replace(path, _previous(path))
-        store.write_atomically(path, CHECKPOINT_MAGIC + hashlib.sha256(payload).digest() + payload)
-    except OSError as exc:
-        raise store.StorageError(
-            f"cannot write checkpoint {path}: {exc}; a rerun resumes from the one before"
-        ) from exc
-
-
-def load_checkpoint(
-    path: Path, step: int | None = None
-) -> tuple[dict[str, np.ndarray], dict] | None:
-    """The latest valid checkpoint (falling back to .prev), or None if there is none. With
-    `step`: the one of that step if either file holds it (a batch resumes all its systems from
-    one step, `science.batched.runner`), else the latest."""
-    valid = []
-    for candidate in (path, _previous(path)):
-        if not candidate.exists():
-            continue
-        loaded = _read_checkpoint(candidate)
-        if loaded is None:
-            warnings.warn(f"checkpoint {candidate} is corrupt; using the one before", stacklevel=3)
-            candidate.unlink()  # so the next rotation does not keep it as the fallback
-            continue
-        if step is None or loaded[1]["state"]["step"] == step:
-            return loaded
-        valid.append(loaded)
-    return valid[0] if valid else None
-
-
-def resumable_step(path: Path) -> int | None:
-    """The step an unfinished run's latest checkpoint holds; None if none or finished."""
-    checkpoint = load_checkpoint(path)
-    if checkpoint is None or checkpoint[1]["completed"]:
-        return None
-    return checkpoint[1]["state"]["step"]
-
-
-def _read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
-    blob = path.read_bytes()
-    header = len(CHECKPOINT_MAGIC) + DIGEST_BYTES
-    payload = blob[header:]
-    if blob[: len(CHECKPOINT_MAGIC)] != CHECKPOINT_MAGIC or (
-        hashlib.sha256(payload).digest() != blob[len(CHECKPOINT_MAGIC) : header]
-    ):
-        return None
-    with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    return arrays, json.loads(str(arrays.pop("meta")))
-
-
-def checkpoint_path(trajectory_path: Path) -> Path:
-    """Where a trajectory's checkpoint goes: beside it, `X.h5.ckpt` (the one before: `.prev`)."""
-    return trajectory_path.with_name(trajectory_path.name + ".ckpt")
-
-
-def _previous(path: Path) -> Path:
-    return path.with_name(path.name + ".prev")
 
 
 def device_name(device: str) -> str:

@@ -6,7 +6,7 @@ torch-sim's `LennardJonesModel`, float64, the same sigma, epsilon and cutoff): 1
 Li's mass at reduced temperature kT/eps = 1.5 and density 0.8, a liquid whose Li diffuses
 fast (D ~ 1e-4 cm^2/s, MSD ~ 50 A^2 in 10 ps), so runs of 5000 steps suffice. The thermostats
 differ by design in the degrees of freedom they control (ASE 3N, torch-sim 3N - 3; see
-science/batched/thermostat.py): each is judged against its own canonical value.
+science/md/torchsim_thermostat.py): each is judged against its own canonical value.
 """
 
 from dataclasses import replace
@@ -17,13 +17,13 @@ from ase import units
 from ase.build import bulk
 from ase.calculators.lj import LennardJones
 
-from ionic_assets.science.batched.runner import run_batch
-from ionic_assets.science.batched.systems import System
 from ionic_assets.science.diffusion import estimate_diffusion
 from ionic_assets.science.forcefields import LoadedModel
-from ionic_assets.science.md import run_nvt
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.systems import System
+from ionic_assets.science.md.torchsim_runner import run_batch
 from ionic_assets.science.trajectory_store import read_trajectory
-from ionic_assets_tests.science._md_helpers import short_protocol
+from ionic_assets_tests.science.md._helpers import short_protocol
 
 EPSILON_EV, SIGMA_A, CUTOFF_A = 0.0104, 3.4, 8.5
 TEMPERATURE_K = 1.5 * EPSILON_EV / units.kB  # 181 K

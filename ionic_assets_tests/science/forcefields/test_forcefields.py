@@ -12,14 +12,16 @@ from ase import Atoms
 
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import (
+    BATCHABLE_FAMILIES,
+    FAMILIES,
     LoadedModel,
     ModelSpec,
     build_calculator,
     check_elements,
     file_sha256,
 )
-from ionic_assets.science.random_mace import write_random_mace_model
-from ionic_assets_tests.science._md_helpers import li3n
+from ionic_assets.science.forcefields.random_mace import write_random_mace_model
+from ionic_assets_tests.science.md._helpers import li3n
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,8 @@ def test_shipped_weights_give_finite_wrap_invariant_forces(family, name, uncover
     bad = Atoms(f"Li{uncovered}", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[6] * 3, pbc=True)
     with pytest.raises(InputError, match=f"does not cover element\\(s\\) {uncovered} of"):
         check_elements(model, bad)
+
+
+def test_batchable_families_are_those_with_a_torchsim_wrapper():
+    wrapped = {name for name, module in FAMILIES.items() if module.torchsim_model is not None}
+    assert set(BATCHABLE_FAMILIES) == wrapped == {"sevenn", "mace"}

@@ -1,13 +1,13 @@
 """Integrate many NVT trajectories together in one process on one device with torch-sim.
 
-`run_batch` takes `System`s of any sizes and temperatures and gives each what `md.run_nvt`
-gives one trajectory: its own HDF5 trajectory, checkpoints, guards, adaptive stop, seed,
-provenance and share of the cost, through the same `md.Recorder`. The batch moves in lock
-step; a system that finishes, stops adaptively or trips a guard leaves it (with its result or
-its one-line error) and the others go on with a smaller batch.
+`run_batch` takes `System`s of any sizes and temperatures and gives each what
+`ase_runner.run_nvt` gives one trajectory: its own HDF5 trajectory, checkpoints, guards, adaptive
+stop, seed, provenance and share of the cost, through the same `recorder.Recorder`. The batch
+moves in lock step; a system that finishes, stops adaptively or trips a guard leaves it (with
+its result or its one-line error) and the others go on with a smaller batch.
 
 Kill and resume: all systems of a batch checkpoint at the same steps, each its own arrays
-(`state.system_arrays`), and all of them again whenever a system leaves, so a batch SIGKILLed
+(`batch_state.system_arrays`), and all of them again whenever a system leaves, so a batch killed
 at any moment resumes the same systems in the same batch from the last checkpoint they all hold
 (`_common_step`) and writes the frames an uninterrupted batch would have written, on the same
 device and torch thread count. The same batch matters: a system's forces depend on its
@@ -29,16 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ionic_assets.science import forcefields, md
-from ionic_assets.science.batched import autobatch, thermostat
-from ionic_assets.science.batched import state as batch_state
-from ionic_assets.science.batched.models import torchsim_model
-from ionic_assets.science.batched.systems import System
+from ionic_assets.science import forcefields
 from ionic_assets.science.errors import InputError, StorageError
-from ionic_assets.science.forcefields import LoadedModel
+from ionic_assets.science.forcefields import LoadedModel, torchsim_model
+from ionic_assets.science.md import autobatch, batch_state, torchsim_thermostat
+from ionic_assets.science.md.ase_runner import initial_momenta
+from ionic_assets.science.md.checkpoint import checkpoint_path, resumable_step
+from ionic_assets.science.md.engine import Engine
+from ionic_assets.science.md.recorder import MDGuardError, Recorder
+from ionic_assets.science.md.result import MDResult, Outcome
+from ionic_assets.science.md.systems import System
 from ionic_assets.science.protocols import Protocol
-
-ENGINE = "torch-sim"
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,11 @@ class BatchProgress:
     atom_steps_per_s: float
 
 
-Outcome = md.MDResult | Exception
-
-
 @dataclass
 class _Member:
     index: int  # in the caller's list
     system: System
-    recorder: md.Recorder
+    recorder: Recorder
     saved: dict | None  # arrays to resume from; None: a fresh start
     row: int = 0  # its system index in the current torch-sim state
     batch: _Batch | None = None
@@ -81,7 +79,8 @@ def run_batch(
     alone (InputError for elements the model does not cover or a path holding another run,
     MDGuardError, StorageError). `max_memory_scaler` caps a part's atoms x density (see
     `autobatch`; default: measured on a GPU, no cap on a CPU). `ts_model`: the torch-sim
-    model computing `model`'s forces (default: its package's wrapper, `models.torchsim_model`).
+    model computing `model`'s forces (default: its package's wrapper,
+    `forcefields.torchsim_model`).
 
     Raises:
         NotBatchable: the model has no torch-sim wrapper (run the ASE runner instead).
@@ -96,7 +95,7 @@ def run_batch(
         except (InputError, StorageError) as exc:
             outcomes[index] = exc
             continue
-        if isinstance(member, md.MDResult):
+        if isinstance(member, MDResult):
             outcomes[index] = member
         else:
             members.append(member)
@@ -115,7 +114,7 @@ def _common_step(systems: list[System]) -> int | None:
     """The earliest step the unfinished systems' latest checkpoints hold. A kill between two
     systems' checkpoint writes leaves some one checkpoint ahead; they go back to their previous
     one (kept beside it), so all resume together, in the same batch, bit for bit."""
-    steps = [md.resumable_step(md.checkpoint_path(Path(s.trajectory_path))) for s in systems]
+    steps = [resumable_step(checkpoint_path(Path(s.trajectory_path))) for s in systems]
     return min((s for s in steps if s is not None), default=None)
 
 
@@ -123,7 +122,7 @@ def _begin(index: int, system: System, model: LoadedModel, protocol: Protocol, r
     """The system's member of the batch, or its stored result if it finished before."""
     forcefields.check_elements(model, system.atoms)
     member = _Member(index, system, None, None)  # type: ignore[arg-type]
-    member.recorder = md.Recorder(
+    member.recorder = Recorder(
         system.atoms,
         protocol,
         system.temperature_K,
@@ -131,13 +130,16 @@ def _begin(index: int, system: System, model: LoadedModel, protocol: Protocol, r
         system.trajectory_path,
         model.identity,
         model.device,
+        Engine.TORCH_SIM,
         integrator_state=lambda: member.batch.arrays(member),
         on_checkpoint=system.on_checkpoint,
-        engine=ENGINE,
     )
-    provenance = {**system.provenance, "integrator": thermostat.integrator_settings(protocol)}
+    provenance = {
+        **system.provenance,
+        "integrator": torchsim_thermostat.integrator_settings(protocol),
+    }
     begun = member.recorder.begin(system.atoms.get_positions(), provenance, resume_step)
-    if isinstance(begun, md.MDResult):
+    if isinstance(begun, MDResult):
         return begun
     member.saved = begun
     return member
@@ -153,7 +155,7 @@ class _Batch:
         atoms = [m.system.atoms for m in members]
         temperatures = [m.system.temperature_K for m in members]
         if members[0].saved is None:
-            momenta = [md.initial_momenta(a, t, m.system.seed) for a, t, m in zip(
+            momenta = [initial_momenta(a, t, m.system.seed) for a, t, m in zip(
                 atoms, temperatures, members, strict=True)]  # fmt: skip
             self.state = batch_state.init_state(atoms, momenta, temperatures, model, protocol)
         else:
@@ -169,7 +171,7 @@ class _Batch:
         import torch_sim as ts
 
         protocol = self.protocol
-        dt = thermostat.timestep(protocol)
+        dt = torchsim_thermostat.timestep(protocol)
         step = self.members[0].recorder.state.step
         t_start, atom_steps = time.perf_counter(), 0
         while self.members:
@@ -193,7 +195,7 @@ class _Batch:
             )
             if member.recorder.done:
                 self.outcomes[member.index] = member.recorder.finish()
-        except (md.MDGuardError, StorageError) as exc:
+        except (MDGuardError, StorageError) as exc:
             self.outcomes[member.index] = exc
 
     def _drop_finished(self) -> None:

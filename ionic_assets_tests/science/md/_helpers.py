@@ -1,7 +1,7 @@
 """Shared pieces of the force-model and MD tests: small real structures, short protocols,
 and a command-line entry to run MD in a subprocess (to SIGKILL it).
 
-    python -m ionic_assets_tests.science._md_helpers RUN_JSON
+    python -m ionic_assets_tests.science.md._helpers RUN_JSON
 
 runs `run_nvt` with EMT on the copper cell described by the JSON file (see `run_from_json`).
 """
@@ -19,7 +19,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.neighborlist import NeighborList
 
-from ionic_assets.science.md import MDProgress
+from ionic_assets.science.md.recorder import MDProgress
 from ionic_assets.science.protocols import Protocol, load_protocol
 
 
@@ -77,7 +77,7 @@ def short_protocol(**overrides) -> Protocol:
 def run_from_json(config_path: str) -> None:
     """Run EMT MD as described by a JSON file: trajectory_path, repeat, temperature_K, seed,
     protocol overrides (dict). Used as a subprocess that the kill tests SIGKILL."""
-    from ionic_assets.science.md import run_nvt
+    from ionic_assets.science.md.ase_runner import run_nvt
 
     config = json.loads(Path(config_path).read_text())
     run_nvt(
@@ -93,6 +93,6 @@ def run_from_json(config_path: str) -> None:
 if __name__ == "__main__":
     # Through the package, not __main__, so the calculator's class path (part of the run's
     # identity) is the same as in the test process.
-    from ionic_assets_tests.science import _md_helpers
+    from ionic_assets_tests.science.md import _helpers
 
-    _md_helpers.run_from_json(sys.argv[1])
+    _helpers.run_from_json(sys.argv[1])

@@ -16,17 +16,19 @@ import numpy as np
 import pytest
 import torch
 
-from ionic_assets.science.batched.choice import BATCHING_MARGIN, choose_engine
-from ionic_assets.science.batched.runner import run_batch
-from ionic_assets.science.batched.systems import System
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
-from ionic_assets.science.md import MDGuardError, MDResult, load_checkpoint, resumable_step
-from ionic_assets.science.random_mace import write_random_mace_model
+from ionic_assets.science.forcefields.random_mace import write_random_mace_model
+from ionic_assets.science.md.checkpoint import load_checkpoint, resumable_step
+from ionic_assets.science.md.choice import BATCHING_MARGIN, choose_engine
+from ionic_assets.science.md.recorder import MDGuardError
+from ionic_assets.science.md.result import MDResult
+from ionic_assets.science.md.systems import System
+from ionic_assets.science.md.torchsim_runner import run_batch
 from ionic_assets.science.trajectory_store import read_provenance, read_trajectory
-from ionic_assets_tests.science._md_helpers import Interrupt, li3n, short_protocol
+from ionic_assets_tests.science.md._helpers import Interrupt, li3n, short_protocol
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # Random weights make forces large: loose temperature guard, 1 fs steps.
 PROTOCOL = {
     "timestep_fs": 1.0,
@@ -56,7 +58,7 @@ import sys
 from pathlib import Path
 import torch
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
-from ionic_assets_tests.science.test_batched import run
+from ionic_assets_tests.science.md.test_torchsim_runner import run
 torch.set_num_threads(int(sys.argv[3]))
 run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms, units
 
-from ionic_assets.science.batched import thermostat
+from ionic_assets.science.md import torchsim_thermostat
 
 CHAIN_FIELDS = ("positions", "momenta", "masses", "tau", "kinetic_energy", "degrees_of_freedom")
 ATOM_FIELDS = ("positions", "momenta", "forces")
@@ -41,9 +41,9 @@ def init_state(atoms: list[Atoms], momenta: list[np.ndarray], temperatures_K, mo
         state,
         model,
         kT=kT_eV(temperatures_K, model.device, model.dtype),
-        dt=thermostat.timestep(protocol),
+        dt=torchsim_thermostat.timestep(protocol),
         momenta=p,
-        **thermostat.chain_kwargs(protocol),
+        **torchsim_thermostat.chain_kwargs(protocol),
     )
 
 
@@ -58,8 +58,10 @@ def restore_state(atoms: list[Atoms], saved: list[dict[str, np.ndarray]], model,
         return torch.as_tensor(np.concatenate([s[name] for s in saved]), device=model.device)
 
     base = ts.io.atoms_to_state(atoms, device=model.device, dtype=model.dtype)
-    kwargs = thermostat.chain_kwargs(protocol)
-    dt = torch.as_tensor(thermostat.timestep(protocol), device=model.device, dtype=model.dtype)
+    kwargs = torchsim_thermostat.chain_kwargs(protocol)
+    dt = torch.as_tensor(
+        torchsim_thermostat.timestep(protocol), device=model.device, dtype=model.dtype
+    )
     tau = torch.as_tensor(kwargs["tau"], device=model.device, dtype=model.dtype)
     chain_fns = construct_nose_hoover_chain(
         dt, kwargs["chain_length"], kwargs["chain_steps"], kwargs["sy_steps"], tau

@@ -1,9 +1,10 @@
 """Run a set of trajectories with the engine `choice.choose_engine` picks.
 
 `run_systems` is what a caller (the md_trajectories asset, a benchmark) uses: it chooses,
-logs the choice and its reason, and runs the batch with torch-sim (`runner.run_batch`) or the
-systems one after another with the ASE runner (`md.run_nvt`). Either way each system gets its
-own outcome: its `MDResult` (with `engine` set) or the exception that stopped it alone.
+logs the choice and its reason, and runs the batch with torch-sim (`torchsim_runner.run_batch`)
+or the systems one after another with the ASE runner (`ase_runner.run_nvt`). Either way each
+system gets its own `Outcome`: its `MDResult` (with `engine` set) or the exception that stopped
+it alone.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ionic_assets.science import forcefields, md
-from ionic_assets.science.batched.choice import EngineChoice, choose_engine
-from ionic_assets.science.batched.runner import BatchProgress, Outcome, run_batch
-from ionic_assets.science.batched.systems import System
+from ionic_assets.science import forcefields
 from ionic_assets.science.errors import InputError, StorageError
 from ionic_assets.science.forcefields import LoadedModel
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.choice import EngineChoice, choose_engine
+from ionic_assets.science.md.engine import AUTO, Engine
+from ionic_assets.science.md.recorder import MDProgress
+from ionic_assets.science.md.result import Outcome
+from ionic_assets.science.md.systems import System
+from ionic_assets.science.md.torchsim_runner import BatchProgress, run_batch
 from ionic_assets.science.protocols import Protocol
 
 
@@ -25,14 +30,15 @@ def run_systems(
     model: LoadedModel,
     protocol: Protocol,
     *,
-    engine: str = "auto",
+    engine: str = AUTO,
     log: Callable[[str], None] = print,
     max_memory_scaler: float | None = None,
 ) -> tuple[EngineChoice, list[Outcome]]:
-    """The engine chosen and one outcome per system (in order)."""
+    """The engine chosen and one outcome per system (in order); `engine`: the request, an
+    `Engine` value or AUTO."""
     choice = choose_engine(model, systems, engine)
-    log(f"MD engine: {choice.engine} ({choice.reason})")
-    if choice.engine == "torch-sim":
+    log(f"MD engine: {choice.engine.value} ({choice.reason})")
+    if choice.engine is Engine.TORCH_SIM:
         outcomes = run_batch(
             systems,
             model,
@@ -49,7 +55,7 @@ def run_one(system: System, model: LoadedModel, protocol: Protocol, log) -> Outc
     """One system with the ASE runner, its progress lines labelled; a user's error is returned."""
     try:
         forcefields.check_elements(model, system.atoms)
-        return md.run_nvt(
+        return run_nvt(
             system.atoms,
             model,
             protocol,
@@ -64,7 +70,7 @@ def run_one(system: System, model: LoadedModel, protocol: Protocol, log) -> Outc
         return exc
 
 
-def progress_line(p: md.MDProgress) -> str:
+def progress_line(p: MDProgress) -> str:
     eta = time.strftime("%H:%M:%S", time.gmtime(min(p.eta_s, 359999)))
     return (
         f"step {p.step}/{p.n_steps}  {p.time_ps:.2f} ps  T = {p.temperature_K:.0f} K  "

@@ -22,11 +22,13 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
-from ionic_assets.science.md import MDGuardError, MDProgress, load_checkpoint, run_nvt
+from ionic_assets.science.forcefields.random_mace import write_random_mace_model
+from ionic_assets.science.md.ase_runner import run_nvt
+from ionic_assets.science.md.checkpoint import load_checkpoint
+from ionic_assets.science.md.recorder import MDGuardError, MDProgress
 from ionic_assets.science.protocols import load_protocol
-from ionic_assets.science.random_mace import write_random_mace_model
 from ionic_assets.science.trajectory_store import frame_count, read_trajectory
-from ionic_assets_tests.science._md_helpers import (
+from ionic_assets_tests.science.md._helpers import (
     Interrupt,
     StatelessEMT,
     copper,
@@ -35,7 +37,7 @@ from ionic_assets_tests.science._md_helpers import (
     short_protocol,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 # 500 EMT steps of 32 Cu atoms: long enough to be killed twice mid-way.
 KILL_RUN = {
@@ -73,7 +75,7 @@ def run_config(config: dict, path: Path, **kwargs):
 def start_subprocess(config: dict, path: Path, **popen) -> subprocess.Popen:
     config_path = path.with_suffix(".json")
     config_path.write_text(json.dumps({**config, "trajectory_path": str(path)}))
-    command = [sys.executable, "-m", "ionic_assets_tests.science._md_helpers", str(config_path)]
+    command = [sys.executable, "-m", "ionic_assets_tests.science.md._helpers", str(config_path)]
     return subprocess.Popen(command, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True, **popen)
 
 

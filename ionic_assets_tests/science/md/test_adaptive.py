@@ -2,15 +2,15 @@
 
 import pytest
 
-from ionic_assets.science.adaptive import (
+from ionic_assets.science.diffusion import DEFAULT_SETTINGS
+from ionic_assets.science.errors import InputError
+from ionic_assets.science.md.adaptive import (
     CONVERGED,
     NON_DIFFUSIVE,
     AdaptiveRule,
     evaluate,
     rule_from_dict,
 )
-from ionic_assets.science.diffusion import DEFAULT_SETTINGS
-from ionic_assets.science.errors import InputError
 from ionic_assets.science.protocols import load_protocol
 from ionic_assets.science.synthetic import brownian_trajectory
 

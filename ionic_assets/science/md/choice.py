@@ -16,9 +16,9 @@ hand, never assumed, and recorded with every trajectory (`EngineChoice.to_dict`)
                                              another (atom-evaluations per second); else ase
 
 The margin keeps a choice within the probe's noise with today's engine, so batching never makes
-a run slower than the ASE runner would: on 2 loaded CPU cores the probe's two calls per engine
-misjudge the MD's rate by 10-15% (MACE at 5 systems: the probe 1.14x, the MD 0.87x;
-data/benchmarks/batched_md.md), while on a GPU batching gains several times over.
+a run slower than the ASE runner would: on a few loaded CPU cores the probe's few calls per
+engine can misjudge the MD's rate (measurements: data/benchmarks/batched_md.md), while on a GPU
+batching is expected to gain far more than the margin.
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ from pathlib import Path
 from ase.calculators.calculator import all_changes
 
 from ionic_assets.science import trajectory_store as store
-from ionic_assets.science.batched.autobatch import memory_bins
-from ionic_assets.science.batched.models import NotBatchable, torchsim_model
-from ionic_assets.science.batched.systems import System
-from ionic_assets.science.errors import InputError
-from ionic_assets.science.forcefields import LoadedModel
+from ionic_assets.science.forcefields import LoadedModel, NotBatchable, torchsim_model
+from ionic_assets.science.md.autobatch import memory_bins
+from ionic_assets.science.md.engine import AUTO, Engine, check_request
+from ionic_assets.science.md.systems import System
 
-ENGINES = ("auto", "torch-sim", "ase")
 #: Timed force evaluations per engine in the probe (after one untimed warm-up).
 PROBE_EVALUATIONS = 2
 #: How much faster the probe must show batching before it is chosen (see the docstring).
@@ -47,35 +45,36 @@ BATCHING_MARGIN = 1.2
 class EngineChoice:
     """The engine chosen, why, and the probe's rates (atom force evaluations per second)."""
 
-    engine: str
+    engine: Engine
     reason: str
     ase_atom_evals_per_s: float | None = None
     batched_atom_evals_per_s: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain data (the engine by its value)."""
+        return {**asdict(self), "engine": self.engine.value}
 
 
-def choose_engine(model: LoadedModel, systems: list[System], requested: str = "auto"):
-    """The engine for `systems` with `model` (see the module docstring)."""
-    if requested not in ENGINES:
-        raise InputError(f"MD engine {requested!r}: unknown (choose from {', '.join(ENGINES)})")
-    if requested == "ase":
-        return EngineChoice("ase", "requested")
+def choose_engine(model: LoadedModel, systems: list[System], requested: str = AUTO) -> EngineChoice:
+    """The engine for `systems` with `model`; `requested`: an `Engine` value or AUTO (see the
+    module docstring)."""
+    check_request(requested)
+    if requested == Engine.ASE:
+        return EngineChoice(Engine.ASE, "requested")
     try:
         ts_model = torchsim_model(model)
     except NotBatchable as exc:
-        return EngineChoice("ase", f"not batchable: {exc}")
+        return EngineChoice(Engine.ASE, f"not batchable: {exc}")
     started = _started_engines(systems)
     if started:
-        engine = "torch-sim" if "torch-sim" in started else "ase"
-        return EngineChoice(engine, f"resumes trajectories started with {engine}")
-    if requested == "torch-sim":
-        return EngineChoice("torch-sim", "requested")
+        engine = Engine.TORCH_SIM if Engine.TORCH_SIM in started else Engine.ASE
+        return EngineChoice(engine, f"resumes trajectories started with {engine.value}")
+    if requested == Engine.TORCH_SIM:
+        return EngineChoice(Engine.TORCH_SIM, "requested")
     probed = [systems[i] for i in memory_bins([s.atoms for s in systems], ts_model)[0]]
     ase_rate = _ase_rate(model, probed)
     batched_rate = _batched_rate(ts_model, probed)
-    engine = "torch-sim" if batched_rate >= BATCHING_MARGIN * ase_rate else "ase"
+    engine = Engine.TORCH_SIM if batched_rate >= BATCHING_MARGIN * ase_rate else Engine.ASE
     reason = (
         f"measured on {model.device}: batched {batched_rate:.0f} vs one by one "
         f"{ase_rate:.0f} atom force evaluations/s for {len(probed)} systems (batched when "
@@ -84,10 +83,11 @@ def choose_engine(model: LoadedModel, systems: list[System], requested: str = "a
     return EngineChoice(engine, reason, ase_rate, batched_rate)
 
 
-def _started_engines(systems: list[System]) -> set[str]:
-    """Engines recorded in the trajectory files that already exist."""
+def _started_engines(systems: list[System]) -> set[Engine]:
+    """Engines recorded in the trajectory files that already exist (files written before the
+    engine was recorded are the ASE runner's: it was the only engine then)."""
     return {
-        store.read_provenance(path).get("engine", "ase")
+        Engine(store.read_provenance(path).get("engine", Engine.ASE.value))
         for path in (Path(s.trajectory_path) for s in systems)
         if path.exists()
     }
