@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from ionic_assets.lib.methods import DEFAULT_METHODS_FILE, Method, load_methods
+from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.settings import METHODS_FILE
 from ionic_assets.science.protocols import Protocol, load_protocols
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -39,7 +40,7 @@ def protocol_row(p: Protocol) -> str:
 
 
 def test_methods_table_lists_the_checked_in_methods():
-    expected = [method_row(m) for m in load_methods(DEFAULT_METHODS_FILE).values()]
+    expected = [method_row(m) for m in load_methods(METHODS_FILE.default).values()]
     assert table_rows("methods.md", "## The methods") == expected
 
 
