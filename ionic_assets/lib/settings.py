@@ -95,6 +95,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _whole(text: str) -> int:
+    """A whole number >= 0."""
+    if not text.isdigit():
+        raise ValueError(f"a whole number >= 0, not {text!r}")
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     """A duration in seconds, >= 0."""
     try:
@@ -273,6 +280,21 @@ MD_PARTITIONS_PER_RUN = Variable(
     105,
     "count",
 )
+STEP_RETRIES = Variable(
+    "IONIC_ASSETS_STEP_RETRIES",
+    "times an `md_trajectories` step whose process or pod was lost (preempted, deleted, killed) "
+    "is run again, resuming from its last checkpoint; a user error is never retried",
+    _whole,
+    2,
+    "count",
+)
+STEP_RETRY_DELAY = Variable(
+    "IONIC_ASSETS_STEP_RETRY_DELAY_S",
+    "wait before the first retry of a lost step (doubling for each next one, +-50 % jitter)",
+    _seconds,
+    10.0,
+    "s",
+)
 BROWSER_PATH = Variable(
     "BROWSER_PATH", "Chrome/Chromium executable for PNG export (kaleido's variable)", str,
     unit="path", shown_default="Debian's `chromium`, else choreographer's search",
@@ -283,7 +305,8 @@ VARIABLES: tuple[Variable, ...] = (
     EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
     WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, WAREHOUSE_RECONNECT, *S3_CREDENTIALS.values(),
-    FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, MD_PARTITIONS_PER_RUN, BROWSER_PATH,
+    FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, MD_PARTITIONS_PER_RUN, STEP_RETRIES, STEP_RETRY_DELAY,
+    BROWSER_PATH,
 )  # fmt: skip
 
 

@@ -345,6 +345,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         op_tags=pod_tags(method),
         pool=pool_of(method),
         backfill_policy=_backfill_policy(method),
+        retry_policy=_retry_policy(),
         check_specs=[
             dg.AssetCheckSpec(
                 MELTING_CHECK,
@@ -380,6 +381,20 @@ def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
         return None
     return dg.BackfillPolicy.multi_run(
         max_partitions_per_run=settings.MD_PARTITIONS_PER_RUN.value()
+    )
+
+
+def _retry_policy() -> dg.RetryPolicy:
+    """A step whose process or pod is lost mid-MD (a preempted GPU node, a deleted pod, a
+    SIGKILL) runs again in the same run and resumes from the trajectory's last checkpoint.
+    Op retries, not run retries: only the lost step runs again, with no daemon needed, under
+    the local multiprocess executor (a crashed step process) and the k8s executor (a failed
+    step Job, found by its health check) alike. User errors (`clear_failure`) are not retried."""
+    return dg.RetryPolicy(
+        max_retries=settings.STEP_RETRIES.value(),
+        delay=settings.STEP_RETRY_DELAY.value(),
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
     )
 
 
