@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ionic_assets.defs import scheduling
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
 from ionic_assets.defs.resources import SimulationSettings
-from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.failures import clear_failure
 from ionic_assets.lib.k8s import pod_tags, pool_of
@@ -338,7 +338,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         owners=["team:simulation"],
         op_tags=pod_tags(method),
         pool=pool_of(method),
-        backfill_policy=_backfill_policy(method),
+        backfill_policy=scheduling.backfill_policy(method),
         check_specs=[
             dg.AssetCheckSpec(
                 MELTING_CHECK,
@@ -364,15 +364,6 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
-
-
-def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
-    """A batchable force model's backfill runs many partitions per run (one batch, one GPU
-    pod); DFT, CHGNet and imported trajectories keep one partition per run (Dagster's default,
-    each its own pod, in parallel)."""
-    if not method.batchable:
-        return None
-    return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.md_partitions_per_run())
 
 
 def _imported(context, method, simulation, warehouse, key):
