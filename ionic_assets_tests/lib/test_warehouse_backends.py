@@ -66,6 +66,7 @@ def _fits() -> pd.DataFrame:
         return read_rows(conn, "arrhenius_fits")
 
 
+@pytest.mark.slow
 def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     _subset(N_PARTITIONS)
     holder = subprocess.Popen(
@@ -105,6 +106,7 @@ def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     )
 
 
+@pytest.mark.slow
 def test_catalog_restarted_during_the_load(ducklake, postgres_server, tmp_path):
     failures = tmp_path / "failures.log"
     context = mp.get_context("spawn")
@@ -163,6 +165,7 @@ def s3_bucket(monkeypatch):
     server.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_lake_data_on_object_storage(postgres_server, s3_bucket, monkeypatch, tmp_path):
     catalog = postgres_server.create_database(f"lake_{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", str(tmp_path / "store"))

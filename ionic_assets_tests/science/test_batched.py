@@ -57,6 +57,9 @@ from pathlib import Path
 import torch
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets_tests.science.test_batched import run
+
+# A real MACE model in every test.
+pytestmark = pytest.mark.slow
 torch.set_num_threads(int(sys.argv[3]))
 run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
 """

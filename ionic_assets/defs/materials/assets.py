@@ -126,6 +126,8 @@ def obelix_subset(
 
 #: The config's name of an OrderingSettings field where it differs (the supercells column's).
 _CONFIG_NAMES = {"strategy": "ordering_strategy"}
+_ORDERING_FIELDS = dataclasses.fields(OrderingSettings)
+_ORDERING_TYPES = typing.get_type_hints(OrderingSettings)
 
 
 class _RankedOrdering(dg.Config):
@@ -146,8 +148,6 @@ class _RankedOrdering(dg.Config):
         )
 
 
-_ORDERING_FIELDS = dataclasses.fields(OrderingSettings)
-_ORDERING_TYPES = typing.get_type_hints(OrderingSettings)
 #: The `supercells` asset's config: OrderingSettings' fields, derived so that they never drift.
 SupercellConfig = pydantic.create_model(
     "SupercellConfig",
