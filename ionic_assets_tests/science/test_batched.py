@@ -26,6 +26,9 @@ from ionic_assets.science.random_mace import write_random_mace_model
 from ionic_assets.science.trajectory_store import read_provenance, read_trajectory
 from ionic_assets_tests.science._md_helpers import Interrupt, li3n, short_protocol
 
+# A real (randomly weighted) MACE model in every test.
+pytestmark = pytest.mark.slow
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Random weights make forces large: loose temperature guard, 1 fs steps.
 PROTOCOL = {
@@ -58,8 +61,6 @@ import torch
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets_tests.science.test_batched import run
 
-# A real MACE model in every test.
-pytestmark = pytest.mark.slow
 torch.set_num_threads(int(sys.argv[3]))
 run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
 """
