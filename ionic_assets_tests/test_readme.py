@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,6 +24,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci_lines == [_readme_command("test-command")]
 
 
+@pytest.mark.slow
 def test_main_command_installs_then_runs_the_cli():
     command = _readme_command("main-command")
     assert command.startswith("bash deploy/local/install.sh")

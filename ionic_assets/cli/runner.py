@@ -4,11 +4,11 @@ The order is the graph's own: Dagster's topological order of the selected assets
 stages of consecutive assets that share a partitions definition and backfill policy; each stage
 is one Dagster run per partition key (recorded in the instance, so the UI shows it), holding
 every asset of the stage. A stage whose backfill policy takes many partitions per run (a
-batchable force model's MD, one batch) runs as a backfill would: one run per range of
-consecutive partition keys, at most the policy's maximum each. A new asset needs no change
-here. Work downstream of a failure is not attempted: a
-partition whose upstream partitions in this command all failed or were skipped is reported as
-skipped (an Arrhenius fit still runs on the temperatures that succeeded).
+batchable force model's MD, one batch) runs the runs a backfill would make
+(`defs.scheduling.run_partitions`): one per range of consecutive partition keys, at most the
+policy's maximum each. A new asset needs no change here. Work downstream of a failure is not
+attempted: a partition whose upstream partitions in this command all failed or were skipped is
+reported as skipped (an Arrhenius fit still runs on the temperatures that succeeded).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from ionic_assets.defs import scheduling
 from ionic_assets.defs.materials.partitions import (
     add_partition_keys,
     material_partitions,
@@ -74,74 +75,29 @@ def label(asset: str, partition: str | None) -> str:
 
 @dataclass(frozen=True)
 class Stage:
-    """Consecutive assets in topological order with one partitions definition and the most
-    partitions one run of them takes (1, Dagster's default; None: all)."""
+    """Consecutive assets in topological order with one partitions definition and backfill
+    policy (`defs.scheduling`: how their partitions group into runs)."""
 
     keys: tuple[dg.AssetKey, ...]
     partitions_def: dg.PartitionsDefinition | None
-    partitions_per_run: int | None = 1
+    backfill_policy: dg.BackfillPolicy | None = None
+
+    @property
+    def partitions_per_run(self) -> int | None:
+        return scheduling.partitions_per_run(self.partitions_def, self.backfill_policy)
 
 
 def plan_stages(graph, selected: set[dg.AssetKey]) -> list[Stage]:
     """The selected assets in the graph's topological order, cut where the partitions or the
-    partitions per run change."""
+    backfill policy change."""
     ordered = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level)]
     ordered = [k for k in ordered if k in selected]
     stages = []
-    for (partitions_def, per_run), keys in itertools.groupby(
-        ordered, key=lambda k: (graph.get(k).partitions_def, _partitions_per_run(graph.get(k)))
+    for (partitions_def, policy), keys in itertools.groupby(
+        ordered, key=lambda k: (graph.get(k).partitions_def, graph.get(k).backfill_policy)
     ):
-        stages.append(Stage(tuple(keys), partitions_def, per_run))
+        stages.append(Stage(tuple(keys), partitions_def, policy))
     return stages
-
-
-def _partitions_per_run(node) -> int | None:
-    policy = node.backfill_policy
-    return 1 if policy is None or node.partitions_def is None else policy.max_partitions_per_run
-
-
-def partition_ranges(partitions_def, chosen: list[str], most: int | None, instance) -> list:
-    """`chosen` keys as the key lists of as few runs as Dagster's ranges allow, at most `most`
-    keys each. A run names a range by its two ends and takes every key between them (for two
-    dimensions, the rectangle of each dimension's range), so, as a backfill does, one value of
-    one dimension is held and the other runs over consecutive chosen keys; of the two ways to
-    do so, the one with fewer runs."""
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        ordered = partitions_def.get_partition_keys()
-        wanted = set(chosen)
-        if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
-            groups = [ordered]
-        else:
-            groups = min(
-                (_lines(ordered, wanted, dim.name) for dim in partitions_def.partitions_defs),
-                key=lambda lines: len(_runs(lines, wanted, most)),
-            )
-        return _runs(groups, wanted, most)
-
-
-def _lines(ordered: list, wanted: set, held: str) -> list[list]:
-    """The keys in definition order, one list per value of dimension `held` that is chosen."""
-    lines: dict[str, list] = {}
-    for key in ordered:
-        lines.setdefault(key.keys_by_dimension[held], []).append(key)
-    return [line for line in lines.values() if wanted.intersection(line)]
-
-
-def _runs(lines: list[list], wanted: set, most: int | None) -> list[list]:
-    """Consecutive chosen keys of each line, cut at every key not chosen and every `most`."""
-    runs = []
-    for line in lines:
-        current: list = []
-        for key in line:
-            if key in wanted and (most is None or len(current) < most):
-                current.append(key)
-                continue
-            if current:
-                runs.append(current)
-            current = [key] if key in wanted else []
-        if current:
-            runs.append(current)
-    return runs
 
 
 def _dimensions(partitions_def, partition) -> dict[str, str]:
@@ -287,8 +243,8 @@ class BenchmarkRun:
             if keys:
                 by_keys.setdefault(keys, []).append(str(partition))
         for keys, chosen in by_keys.items():
-            per_run = stage.partitions_per_run
-            for part in partition_ranges(stage.partitions_def, chosen, per_run, self.instance):
+            policy, instance = stage.backfill_policy, self.instance
+            for part in scheduling.run_partitions(stage.partitions_def, policy, chosen, instance):
                 tags = {RANGE_START_TAG: part[0], RANGE_END_TAG: part[-1]}
                 result = self._execute(list(keys), f"{part[0]}..{part[-1]}", {"tags": tags})
                 for key in keys:

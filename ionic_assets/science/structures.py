@@ -15,6 +15,7 @@ Lengths in Angstrom, volumes in Angstrom^3, charges in elementary charges, energ
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +26,7 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from ionic_assets.science.errors import InputError
-from ionic_assets.science.ordering import OrderingSettings, counts, ewald, sampled
-from ionic_assets.science.ordering import round as rounding
+from ionic_assets.science.ordering import STRATEGIES, OrderingSettings, counts
 from ionic_assets.science.ordering.oxidation import net_charge, oxidation_states
 from ionic_assets.science.ordering.problem import Problem
 from ionic_assets.science.ordering.sites import (
@@ -35,6 +35,7 @@ from ionic_assets.science.ordering.sites import (
     OccupancyFix,
     find_disorder,
 )
+from ionic_assets.science.ordering.strategy import Ordered, OrderingRequest
 
 #: How far past the size budget a refusal looks for the cell that would fit (x max_atoms).
 BEYOND_BUDGET = 10
@@ -202,23 +203,33 @@ def simulation_cell(
         ordered = disorder.unit_cell.copy()
         ordered.remove_site_property(GROUP_PROPERTY)
         return _ordered_cell(unit_cell, material_id, ordered, min_width_A, disorder.fixes, "none")
-    if settings.strategy == "refuse":
-        group = disorder.groups[0]
-        raise InputError(
-            f"material {material_id}: partially occupied {group.label}; choose an ordering "
-            "strategy (sampled, ewald, round) to simulate it"
-        )
-    if settings.strategy == "round":
-        rounded, fixes = rounding.order(disorder)
-        if "Li" not in {el.symbol for el in rounded.composition.elements}:
-            raise InputError(f"material {material_id}: rounding removes every Li")
+    counted = functools.cache(
+        lambda: _counted(unit_cell, material_id, min_width_A, settings, disorder)
+    )
+    request = OrderingRequest(material_id, disorder, settings, lambda: counted().problem, energy_eV)
+    ordered = STRATEGIES[settings.strategy](request)
+    if ordered.problem is None:
+        fixes = [*disorder.fixes, *ordered.fixes]
         return _ordered_cell(
-            unit_cell, material_id, rounded, min_width_A, [*disorder.fixes, *fixes], "round"
+            unit_cell, material_id, ordered.structure, min_width_A, fixes, settings.strategy
         )
-    return _ordered_by_counts(unit_cell, material_id, min_width_A, settings, disorder, energy_eV)
+    return _counted_cell(unit_cell, settings, disorder, counted(), ordered)
 
 
-def _ordered_by_counts(unit_cell, material_id, min_width_A, settings, disorder, energy_eV):
+@dataclass(frozen=True)
+class _Counted:
+    """The supercell a counting strategy orders and how its integer counts were reached."""
+
+    problem: Problem
+    replication: tuple[int, int, int]
+    widths_A: tuple[float, float, float]
+    max_deviation: float
+    fits: bool
+    charge_rounded_e: float
+
+
+def _counted(unit_cell, material_id, min_width_A, settings, disorder) -> _Counted:
+    """The fitting (or nearest) supercell with its integer counts, neutral on Li."""
     states = oxidation_states(unit_cell.composition, material_id)
     replication, deviation, fits = _fitting_replication(disorder, min_width_A, settings)
     multiplier = math.prod(replication)
@@ -234,23 +245,28 @@ def _ordered_by_counts(unit_cell, material_id, min_width_A, settings, disorder, 
         raise InputError(f"material {material_id}: {exc}; {why}") from None
     supercell, widths = _diagonal(disorder.unit_cell, replication)
     problem = Problem(supercell, rows, states)
-    if settings.strategy == "ewald":
-        cell, ranking = ewald.order(problem, material_id, settings.ewald_max_orderings)
-    else:
-        cell, ranking = sampled.order(problem, settings.seed, settings.n_samples, energy_eV)
+    return _Counted(problem, replication, widths, deviation, fits, charge_rounded)
+
+
+def _counted_cell(unit_cell, settings, disorder, counted: _Counted, ordered: Ordered) -> Supercell:
+    """The Supercell of a counting strategy's ordering, recorded with its counts and ranking."""
+    problem = counted.problem
     extra = {
         **settings.to_dict(),
-        "fits": fits,
-        "max_occupancy_deviation": deviation,
-        "charge_before_li_compensation_e": charge_rounded,
+        "fits": counted.fits,
+        "max_occupancy_deviation": counted.max_deviation,
+        "charge_before_li_compensation_e": counted.charge_rounded_e,
         "groups": [
             {"site": r.group.label, "n_sites": r.n_sites, "targets": r.targets, "counts": r.counts}
-            for r in rows
+            for r in problem.rows
         ],
-        **ranking,
+        **ordered.ranking,
     }
-    record = _record(unit_cell, cell, multiplier, states, extra)
-    return Supercell(cell, replication, widths, record, disorder.fixes)
+    multiplier = math.prod(counted.replication)
+    record = _record(unit_cell, ordered.structure, multiplier, problem.states, extra)
+    return Supercell(
+        ordered.structure, counted.replication, counted.widths_A, record, disorder.fixes
+    )
 
 
 def to_ase(structure: Structure) -> Atoms:

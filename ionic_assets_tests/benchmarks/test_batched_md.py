@@ -11,6 +11,7 @@ from ase.build import bulk
 from ionic_assets.benchmarks import batched_md
 
 
+@pytest.mark.slow
 def test_main_writes_rows_whose_ratio_matches_the_rates(tmp_path):
     li = bulk("Li", "bcc", a=3.5, cubic=True).repeat(2)  # 16 atoms
     lif = bulk("LiF", "rocksalt", a=4.03, cubic=True).repeat((2, 2, 1))  # 32 atoms

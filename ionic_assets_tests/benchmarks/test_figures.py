@@ -2,11 +2,13 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ionic_assets.benchmarks import figures as bench_figures
 from ionic_assets.science import obelix
 
 
+@pytest.mark.slow
 def test_synthetic_benchmark_tables_hold_the_hard_cases(obelix_dir):
     materials = obelix.select_entries(
         obelix.load_table(obelix_dir), list(obelix.PAPER_MATERIAL_IDS)

@@ -2,12 +2,8 @@
 
 import dagster as dg
 
-from ionic_assets.cli.runner import feeds, load_definitions, partition_ranges, plan_stages
-from ionic_assets.defs.materials.partitions import (
-    add_partition_keys,
-    material_partitions,
-    simulation_partitions,
-)
+from ionic_assets.cli.runner import feeds, load_definitions, plan_stages
+from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
 from ionic_assets.lib.metadata import ON_DEMAND_TAG
 
 
@@ -46,33 +42,6 @@ def test_a_batchable_models_md_is_a_stage_of_its_own_with_many_partitions_per_ru
         (["chgnet/diffusion_estimates", "sevenn_0/diffusion_estimates"], 1),
         (["chgnet/arrhenius_fits", "sevenn_0/arrhenius_fits"], 1),
     ]
-
-
-def _range(keys):
-    return (keys[0], keys[-1], len(keys))
-
-
-def test_partition_ranges_are_dagster_ranges_of_chosen_keys_only(instance):
-    add_partition_keys(instance, ["a", "b", "c"], ["800", "900", "1000"])
-    every = simulation_partitions.get_partition_keys(dynamic_partitions_store=instance)
-    whole = partition_ranges(simulation_partitions, every, None, instance)
-    assert [_range(r) for r in whole] == [("a|800", "a|1000", 3), ("b|800", "b|1000", 3),
-                                          ("c|800", "c|1000", 3)]  # fmt: skip
-    # A new temperature for every material: one run across the materials.
-    new = partition_ranges(simulation_partitions, ["a|1000", "b|1000", "c|1000"], None, instance)
-    assert [_range(r) for r in new] == [("a|1000", "c|1000", 3)]
-    # 900 not chosen splits a's temperatures; b is not chosen at all.
-    gaps = partition_ranges(simulation_partitions, ["a|800", "a|1000", "c|800"], None, instance)
-    assert sorted(map(_range, gaps)) == [("a|1000", "a|1000", 1), ("a|800", "a|800", 1),
-                                         ("c|800", "c|800", 1)]  # fmt: skip
-    chunks = partition_ranges(simulation_partitions, every, 2, instance)
-    assert max(len(r) for r in chunks) == 2 and sorted(k for r in chunks for k in r) == sorted(
-        every
-    )
-    for run in whole + new + gaps + chunks:  # each is exactly what Dagster's range names
-        span = dg.PartitionKeyRange(run[0], run[-1])
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            assert simulation_partitions.get_partition_keys_in_range(span) == run
 
 
 def test_a_new_asset_takes_its_place_by_its_dependencies():

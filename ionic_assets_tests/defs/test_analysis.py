@@ -6,6 +6,7 @@ trajectory format and registered as md_trajectories rows, so the analysis assets
 """
 
 import math
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -96,9 +97,22 @@ def _materialize(instance, defs, key, partition=None):
     return result
 
 
-@pytest.fixture
-def analysed(instance, monkeypatch):
-    monkeypatch.setenv("IONIC_ASSETS_FIGURE_PNG", "0")
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory):
+    """The analysis chain run once for the module's readers, in a data home of its own: its
+    instance and the check evaluations {(material, kelvin[, "ols"]): evaluation}."""
+    home = tmp_path_factory.mktemp("analysis") / "home"
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").touch()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IONIC_ASSETS_HOME", str(home))
+        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+        mp.setenv("IONIC_ASSETS_FIGURE_PNG", "0")
+        with dg.DagsterInstance.get() as instance:
+            yield SimpleNamespace(instance=instance, checks=_analyse(instance))
+
+
+def _analyse(instance) -> dict:
     defs = load_definitions()
     _materialize(instance, defs, "obelix_subset")
     add_partition_keys(instance, ["gvd", "fft"], [f"{t:g}" for t in TEMPERATURES_K])
@@ -119,10 +133,16 @@ def analysed(instance, monkeypatch):
     return checks
 
 
+@pytest.fixture
+def analysed(analysis) -> dict:
+    return analysis.checks
+
+
 def _query(sql):
     return query(settings.home_dir(), sql)
 
 
+@pytest.mark.slow
 def test_known_D_recovered_and_check_fails_without_motion(analysed):
     rows = _query("SELECT * FROM diffusion_estimates WHERE material_id = 'gvd'")
     for _, row in rows.iterrows():
@@ -140,6 +160,7 @@ def test_known_D_recovered_and_check_fails_without_motion(analysed):
         assert ols.passed and ols.metadata["D_ols_cm2_s"].value > 0
 
 
+@pytest.mark.slow
 def test_arrhenius_and_benchmark_against_hand_calculation(analysed):
     fit = _query("SELECT * FROM arrhenius_fits WHERE material_id = 'gvd'").iloc[0]
     assert fit["Ea_eV"] == pytest.approx(EA_EV, abs=0.03)
@@ -170,14 +191,17 @@ def test_arrhenius_and_benchmark_against_hand_calculation(analysed):
     assert (cost["n_gpus"], cost["n_cpus"]) == (0, 2)
 
 
-def test_rerun_replaces_rows_instead_of_duplicating(analysed, instance):
+@pytest.mark.slow
+def test_rerun_replaces_rows_instead_of_duplicating(analysis):
+    # The same inputs again: the rows the other tests read are replaced by equal ones.
     defs = load_definitions()
-    _materialize(instance, defs, "chgnet/arrhenius_fits", "gvd")
-    _materialize(instance, defs, "benchmark_table")
+    _materialize(analysis.instance, defs, "chgnet/arrhenius_fits", "gvd")
+    _materialize(analysis.instance, defs, "benchmark_table")
     assert len(_query("SELECT * FROM arrhenius_fits")) == 2
     assert len(_query("SELECT * FROM benchmark_table")) == 2
 
 
+@pytest.mark.slow
 def test_arrhenius_refreshes_by_itself_with_temperatures_missing(instance, monkeypatch):
     monkeypatch.setenv("IONIC_ASSETS_FIGURE_PNG", "0")
     defs = load_definitions()

@@ -6,6 +6,7 @@ with both (Dagster's eager() forgets such an update when the asset's run ends af
 """
 
 import dagster as dg
+import pytest
 
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import add_partition_keys
@@ -19,6 +20,7 @@ def _updated(instance, key, partition=None):
     instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
 
+@pytest.mark.slow
 def test_benchmark_refreshes_after_a_fit_that_finished_during_its_run(instance):
     defs = load_definitions()
     add_partition_keys(instance, ["gvd", "fft"], ["1000"])
@@ -36,6 +38,7 @@ def test_benchmark_refreshes_after_a_fit_that_finished_during_its_run(instance):
     assert tick.get_num_requested(BENCH) == 0  # no update since: nothing more to do
 
 
+@pytest.mark.slow
 def test_fit_refreshes_for_a_temperature_that_finished_during_its_run(instance):
     defs = load_definitions()
     add_partition_keys(instance, ["gvd"], ["1000", "1200", "1300"])

@@ -78,6 +78,7 @@ def test_bad_methods_file_is_one_clear_error(home, tmp_path, monkeypatch):
         load_methods()
 
 
+@pytest.mark.slow
 def test_dagster_and_dg_validate_the_project(home, obelix_dir):
     import os
     import subprocess

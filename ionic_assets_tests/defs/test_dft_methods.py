@@ -197,6 +197,7 @@ def test_imported_aimd_recovers_known_D_through_the_graph(configure, home, insta
     assert cost.loc["chgnet", "total_cpu_hours"] > 0
 
 
+@pytest.mark.slow
 def test_unregistered_or_wrong_species_import_fails_in_one_line(configure, home, instance):
     conf = home / "conf"
     conf.mkdir()

@@ -72,6 +72,7 @@ def test_supercells_row_and_metadata(instance):
     assert metadata["volume_A3"].value == pytest.approx(volume)
 
 
+@pytest.mark.slow
 def test_refused_structure_fails_clearly_and_keeps_stored_rows(instance):
     add_partition_keys(instance, materials=["gvd", "13q"])
     assert _materialize(instance, ["supercells"], partition="gvd").success
@@ -83,6 +84,7 @@ def test_refused_structure_fails_clearly_and_keeps_stored_rows(instance):
     assert [r[0] for r in _rows("SELECT material_id FROM supercells")] == ["gvd"]
 
 
+@pytest.mark.slow
 def test_disordered_garnet_is_ordered_recorded_checked_and_reproducible(instance):
     """72f (Li over 96h and 24d, Al on 24d): by default `sampled`; the row and the metadata say
     what was done; the sanity check passes; a second materialization stores the same cell."""
@@ -108,6 +110,7 @@ def test_disordered_garnet_is_ordered_recorded_checked_and_reproducible(instance
     assert _rows("SELECT supercell_cif FROM supercells WHERE material_id = '72f'") == [(cif,)]
 
 
+@pytest.mark.slow
 def test_subset_takes_any_ids_with_cifs(instance):
     config = {"ops": {"obelix_subset": {"config": {"material_ids": ["72f", "122"]}}}}
     assert _materialize(instance, ["obelix_subset"], run_config=config).success
@@ -118,6 +121,7 @@ def test_subset_takes_any_ids_with_cifs(instance):
     assert "OBELiX ID(s) without a CIF: ptg" in failure.step_failure_data.error.message
 
 
+@pytest.mark.slow
 def test_draw_over_all_entries_includes_disordered_ones(instance):
     config = {"ops": {"obelix_subset": {"config": {"draw_seed": 3, "draw_over": "all"}}}}
     result = _materialize(instance, ["obelix_subset"], run_config=config)
@@ -142,6 +146,7 @@ def test_temperature_keys_are_canonical():
     assert temperature_key("950.5") == "950.5"
 
 
+@pytest.mark.slow
 def test_sampled_orderings_ranked_by_a_methods_force_model(instance):
     """rank_by: chgnet ranks 122's orderings (smoke protocol: two unit cells, 104 atoms) by
     CHGNet single points; the recorded energy is CHGNet's energy of the stored cell."""

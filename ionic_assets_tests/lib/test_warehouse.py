@@ -56,6 +56,7 @@ def _writer(writer: int) -> None:
                 )
 
 
+@pytest.mark.slow
 def test_concurrent_upserts_from_processes(backend, tmp_path):
     """Step subprocesses of Dagster's local executor, each writing through the resource."""
     context = mp.get_context("spawn")
@@ -141,6 +142,7 @@ with Warehouse().get_connection() as conn:
 """
 
 
+@pytest.mark.slow
 def test_a_writer_killed_mid_transaction_leaves_nothing(backend, tmp_path):
     """A crashed step: no partial row, and the next writers go on (DuckDB's file lock dies
     with its process; DuckLake never blocked them)."""

@@ -57,6 +57,7 @@ def _fits() -> pd.DataFrame:
     return Warehouse().run(lambda conn: read_rows(conn, "arrhenius_fits"), read_only=True)
 
 
+@pytest.mark.slow
 def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     _subset(N_PARTITIONS)
     holder = subprocess.Popen(
@@ -96,6 +97,7 @@ def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outage_s", [3.0, 30.0])
 def test_writers_and_readers_wait_out_a_stopped_catalog(ducklake, postgres_server, outage_s):
     n_writers, n_keys, versions = 6, 20, 3
@@ -127,6 +129,7 @@ def test_writers_and_readers_wait_out_a_stopped_catalog(ducklake, postgres_serve
     assert (fits["sigma300_mS_cm"] == last).all()
 
 
+@pytest.mark.slow
 def test_a_catalog_down_longer_than_the_wait_fails_in_one_line(
     ducklake, postgres_server, monkeypatch
 ):
@@ -181,6 +184,7 @@ def s3_bucket(monkeypatch):
     server.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_lake_data_on_object_storage(postgres_server, s3_bucket, monkeypatch, tmp_path):
     catalog = postgres_server.create_database(f"lake_{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("IONIC_ASSETS_STORAGE_URL", str(tmp_path / "store"))

@@ -49,6 +49,7 @@ def _contents(backend) -> dict[str, tuple[list, list]]:
     return out
 
 
+@pytest.mark.slow
 def test_round_trip_row_for_row(home, ducklake, tmp_path, capsys):
     local = Warehouse(backend="duckdb")
     _fill(local)

@@ -40,6 +40,7 @@ def haven_ratios():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group_size", [1, 2])
 def test_haven_ratio_interval_holds_the_truth(haven_ratios, group_size):
     truth = 1 / group_size
@@ -49,6 +50,7 @@ def test_haven_ratio_interval_holds_the_truth(haven_ratios, group_size):
     assert abs(np.exp(np.mean(np.log([h.value for h in ratios]))) / truth - 1) < 0.5, ratios
 
 
+@pytest.mark.slow
 def test_concerted_pairs_halve_the_haven_ratio(haven_ratios):
     mean_log = {g: np.mean(np.log([h.value for h in hs])) for g, hs in haven_ratios.items()}
     assert mean_log[1] - mean_log[2] == pytest.approx(np.log(2), abs=0.35), mean_log

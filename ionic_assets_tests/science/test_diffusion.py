@@ -28,16 +28,19 @@ def estimates():
     ]
 
 
+@pytest.mark.slow
 def test_recovers_known_D_on_average(estimates):
     ratios = np.array([e.D_cm2_s for e in estimates]) / TRUE_D
     assert abs(ratios.mean() - 1) < 0.05, ratios
 
 
+@pytest.mark.slow
 def test_95_interval_covers_true_D_in_at_least_90_percent_of_seeds(estimates):
     covered = [lo <= TRUE_D <= hi for lo, hi in (e.D_ci95_cm2_s for e in estimates)]
     assert np.mean(covered) >= 0.9, [e.D_ci95_cm2_s for e in estimates]
 
 
+@pytest.mark.slow
 def test_estimate_contents(estimates):
     est = estimates[0]
     assert est.n_frames == 380 and est.n_li == 64  # frames from 5 ps on

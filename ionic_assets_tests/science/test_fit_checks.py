@@ -26,6 +26,7 @@ def test_ols_slope_of_an_exact_line():
     assert ols_D_cm2_s(dt, bent, fit_start_ps=3.0) == pytest.approx(0.2 * CM2_S_PER_A2_PS)
 
 
+@pytest.mark.slow
 def test_kinisi_and_ols_agree_on_brownian_li():
     ratios = []
     for seed in range(6):

@@ -170,6 +170,7 @@ def test_uncompensable_charge_fails_in_one_line(obelix_dir):
     assert message.endswith("the CIF's own occupancies carry -12.00 e in this cell")
 
 
+@pytest.mark.slow
 def test_ewald_orders_a_small_problem_and_refuses_a_large_one(obelix_dir):
     """bnu, Li2AlGa(GeO4)2: Al/Ga half and half on 18 sites -> 9 / 9, 48620 orderings."""
     unit = obelix.read_structure(obelix_dir, "bnu")

@@ -53,6 +53,7 @@ def test_no_samples_is_refused():
         combine_replicas([np.array([])])
 
 
+@pytest.mark.slow
 def test_brownian_replicas_through_kinisi_cover_the_true_D():
     """Real kinisi estimates of replicas of Brownian Li (D = 1e-5 cm^2/s): the combined 95%
     interval holds the truth in nearly every set (kinisi's own intervals are calibrated here,

@@ -1,9 +1,12 @@
 """obelix_subset -> supercells: the benchmarked materials and the cells they are simulated in."""
 
+import dataclasses
 import functools
+import typing
 
 import dagster as dg
 import pandas as pd
+import pydantic
 
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
@@ -122,8 +125,15 @@ def obelix_subset(
     )
 
 
-class SupercellConfig(dg.Config):
-    """How a partially occupied structure is ordered (`science.ordering.OrderingSettings`).
+#: The config's name of an OrderingSettings field where it differs (the supercells column's).
+_CONFIG_NAMES = {"strategy": "ordering_strategy"}
+_ORDERING_FIELDS = dataclasses.fields(OrderingSettings)
+_ORDERING_TYPES = typing.get_type_hints(OrderingSettings)
+
+
+class _RankedOrdering(dg.Config):
+    """How a partially occupied structure is ordered: every field of
+    `science.ordering.OrderingSettings` (its `strategy` as `ordering_strategy`), and `rank_by`.
 
     The width comes from the MD protocol (`min_cell_width_A` of the `simulation` resource's
     protocol): one setting for the cell that is built, stored, simulated and sized.
@@ -131,25 +141,25 @@ class SupercellConfig(dg.Config):
     orderings by single-point energy.
     """
 
-    ordering_strategy: str = OrderingSettings.strategy
-    seed: int = OrderingSettings.seed
-    n_samples: int = OrderingSettings.n_samples
-    occupancy_tolerance: float = OrderingSettings.occupancy_tolerance
-    near_full_tolerance: float = OrderingSettings.near_full_tolerance
-    max_atoms: int = OrderingSettings.max_atoms
-    ewald_max_orderings: float = OrderingSettings.ewald_max_orderings
     rank_by: str = "ewald"
 
     def settings(self) -> OrderingSettings:
         return OrderingSettings(
-            strategy=self.ordering_strategy,
-            seed=self.seed,
-            n_samples=self.n_samples,
-            occupancy_tolerance=self.occupancy_tolerance,
-            near_full_tolerance=self.near_full_tolerance,
-            max_atoms=self.max_atoms,
-            ewald_max_orderings=self.ewald_max_orderings,
+            **{f.name: getattr(self, _CONFIG_NAMES.get(f.name, f.name)) for f in _ORDERING_FIELDS}
         )
+
+
+#: The `supercells` asset's config: OrderingSettings' fields, derived so that they never drift.
+SupercellConfig = pydantic.create_model(
+    "SupercellConfig",
+    __base__=_RankedOrdering,
+    __module__=__name__,
+    __doc__=_RankedOrdering.__doc__,
+    **{
+        _CONFIG_NAMES.get(f.name, f.name): (_ORDERING_TYPES[f.name], f.default)
+        for f in _ORDERING_FIELDS
+    },
+)
 
 
 def _model_energy(method_name: str, device: str):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ionic_assets.defs import scheduling
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
@@ -344,7 +345,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
         owners=["team:simulation"],
         op_tags=pod_tags(method),
         pool=pool_of(method),
-        backfill_policy=_backfill_policy(method),
+        backfill_policy=scheduling.backfill_policy(method),
         retry_policy=_retry_policy(),
         check_specs=[
             dg.AssetCheckSpec(
@@ -371,17 +372,6 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
-
-
-def _backfill_policy(method: Method) -> dg.BackfillPolicy | None:
-    """A batchable force model's backfill runs many partitions per run (one batch, one GPU
-    pod); DFT, CHGNet and imported trajectories keep one partition per run (Dagster's default,
-    each its own pod, in parallel)."""
-    if not method.batchable:
-        return None
-    return dg.BackfillPolicy.multi_run(
-        max_partitions_per_run=settings.MD_PARTITIONS_PER_RUN.value()
-    )
 
 
 def _retry_policy() -> dg.RetryPolicy:

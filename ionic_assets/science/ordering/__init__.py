@@ -5,11 +5,12 @@
     ewald    pymatgen's OrderDisorderedStructureTransformation (exhaustive Ewald minimum) within
              an enumeration limit; `ewald.py`
     round    obelix-data's rounding: whole sites kept, others removed; `round.py`
-    refuse   no ordering: a partially occupied structure is an error
+    refuse   no ordering: a partially occupied structure is an error; `refuse.py`
 
-The supercell that fits the disorder, the integer counts and charge compensation are in
-`counts.py`, oxidation states in `oxidation.py`, site groups in `sites.py`; the one function
-that builds a simulation cell from (unit cell, width, ordering) is
+Each module's `order(request) -> Ordered` is the one interface of `strategy.py`; STRATEGIES
+maps the names to them. The supercell that fits the disorder, the integer counts and charge
+compensation are in `counts.py`, oxidation states in `oxidation.py`, site groups in `sites.py`;
+the one function that builds a simulation cell from (unit cell, width, ordering) is
 `science.structures.simulation_cell`.
 """
 
@@ -18,8 +19,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ionic_assets.science.errors import InputError
+from ionic_assets.science.ordering import ewald, refuse, sampled
+from ionic_assets.science.ordering import round as rounding
+from ionic_assets.science.ordering.strategy import Strategy
 
-STRATEGIES = ("sampled", "ewald", "round", "refuse")
+#: The strategies by name, the default first.
+STRATEGIES: dict[str, Strategy] = {
+    "sampled": sampled.order,
+    "ewald": ewald.order,
+    "round": rounding.order,
+    "refuse": refuse.order,
+}
 
 
 @dataclass(frozen=True)

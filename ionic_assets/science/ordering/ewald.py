@@ -20,6 +20,7 @@ from pymatgen.transformations.standard_transformations import (
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.ordering.problem import Problem
 from ionic_assets.science.ordering.sites import GROUP_PROPERTY
+from ionic_assets.science.ordering.strategy import Ordered, OrderingRequest
 
 #: How many of the lowest orderings pymatgen returns, for the recorded spread.
 N_RANKED = 5
@@ -51,9 +52,10 @@ def _decorated(problem: Problem) -> Structure:
     return Structure(problem.supercell.lattice, species, problem.supercell.frac_coords)
 
 
-def order(problem: Problem, material_id: str, max_orderings: float) -> tuple[Structure, dict]:
+def order(request: OrderingRequest) -> Ordered:
     """The ordering of least Ewald energy and the energies of the next ones (pymatgen's)."""
-    count = n_orderings(problem)
+    problem, material_id = request.problem(), request.material_id
+    count, max_orderings = n_orderings(problem), request.settings.ewald_max_orderings
     if count > max_orderings:
         raise InputError(
             f"material {material_id}: ewald ordering would enumerate ~{count:.2g} orderings, "
@@ -64,10 +66,11 @@ def order(problem: Problem, material_id: str, max_orderings: float) -> tuple[Str
     structure = ranked[0]["structure"]
     structure.remove_oxidation_states()
     energies = [float(r["energy"]) for r in ranked]
-    return structure, {
+    ranking = {
         "ranked_by": "ewald",
         "energy_eV": energies[0],
         "energies_eV": energies,
         "spread_eV_per_atom": (max(energies) - min(energies)) / len(structure),
         "n_orderings": count,
     }
+    return Ordered(structure, ranking, problem=problem)

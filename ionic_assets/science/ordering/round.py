@@ -7,13 +7,17 @@ comparison with the paper-era platform; `sampled` keeps the composition.
 
 from __future__ import annotations
 
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition
 
-from ionic_assets.science.ordering.sites import GROUP_PROPERTY, Disorder, OccupancyFix
+from ionic_assets.science.errors import InputError
+from ionic_assets.science.ordering.sites import GROUP_PROPERTY, OccupancyFix
+from ionic_assets.science.ordering.strategy import Ordered, OrderingRequest
 
 
-def order(disorder: Disorder) -> tuple[Structure, list[OccupancyFix]]:
-    """The rounded unit cell and the changes made (on top of `disorder.fixes`)."""
+def order(request: OrderingRequest) -> Ordered:
+    """The rounded unit cell and the changes made (on top of `disorder.fixes`); InputError
+    when rounding removes every Li."""
+    disorder = request.disorder
     ordered = disorder.unit_cell.copy()
     fixes, to_remove = [], []
     for index, site in enumerate(disorder.unit_cell):
@@ -29,4 +33,6 @@ def order(disorder: Disorder) -> tuple[Structure, list[OccupancyFix]]:
             to_remove.append(index)
     ordered.remove_sites(to_remove)
     ordered.remove_site_property(GROUP_PROPERTY)
-    return ordered, fixes
+    if "Li" not in {el.symbol for el in ordered.composition.elements}:
+        raise InputError(f"material {request.material_id}: rounding removes every Li")
+    return Ordered(ordered, fixes=tuple(fixes))

@@ -12,12 +12,11 @@ drawn: the Ewald energy does not tell them apart. The orderings are ranked by Ew
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 import numpy as np
-from pymatgen.core import Structure
 
 from ionic_assets.science.ordering.problem import Problem
+from ionic_assets.science.ordering.strategy import Ordered, OrderingRequest
 
 
 def _best_swap(problem: Problem, q: np.ndarray, mq: np.ndarray, diag: np.ndarray):
@@ -64,16 +63,12 @@ def _placement(problem: Problem, q: np.ndarray, drawn: list[list[str]]) -> list[
     return placement
 
 
-def order(
-    problem: Problem,
-    seed: int,
-    n_samples: int,
-    energy_eV: Callable[[Structure], float] | None = None,
-) -> tuple[Structure, dict]:
+def order(request: OrderingRequest) -> Ordered:
     """The lowest-energy of `n_samples` quenched random orderings, and the ranking."""
-    rng = np.random.default_rng(seed)
+    problem, energy_eV = request.problem(), request.energy_eV
+    rng = np.random.default_rng(request.settings.seed)
     candidates = []
-    for _ in range(n_samples):
+    for _ in range(request.settings.n_samples):
         drawn = [list(rng.permutation(s)) for s in problem.species_lists()]
         q = _quench(problem, problem.charges(drawn))
         placement = _placement(problem, q, drawn)
@@ -83,7 +78,7 @@ def order(
     energies = np.array([e for e, _ in candidates])
     best = int(np.argmin(energies))
     n_atoms = len(candidates[best][1])
-    return candidates[best][1], {
+    ranking = {
         "ranked_by": "model" if energy_eV else "ewald",
         "energy_eV": float(energies[best]),
         "energies_eV": sorted(float(e) for e in energies),
@@ -91,3 +86,4 @@ def order(
         "std_eV_per_atom": float(energies.std() / n_atoms),
         "chosen_sample": best,
     }
+    return Ordered(candidates[best][1], ranking, problem=problem)

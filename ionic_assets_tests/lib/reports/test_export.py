@@ -60,6 +60,7 @@ def test_find_browser_ignores_a_wrong_browser_path(monkeypatch, tmp_path):
     assert export.find_browser() == str(fake)
 
 
+@pytest.mark.slow
 def test_a_hanging_browser_times_out_without_png(tmp_path, monkeypatch):
     fake = tmp_path / "hanging-chrome"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")

@@ -38,6 +38,7 @@ def test_fast_diffuser_stops_converged_with_the_true_D():
     assert lo <= 3e-5 <= hi and hi / decision.D_cm2_s <= 1.2
 
 
+@pytest.mark.slow
 def test_no_diffusion_stops_as_non_diffusive_but_not_before_its_time():
     assert judge(1e-8, 20.0) is None  # before non_diffusive_after_ps
     assert judge(1e-8, 40.0).reason == NON_DIFFUSIVE

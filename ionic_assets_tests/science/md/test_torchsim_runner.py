@@ -28,6 +28,9 @@ from ionic_assets.science.md.torchsim_runner import run_batch
 from ionic_assets.science.trajectory_store import read_provenance, read_trajectory
 from ionic_assets_tests.science.md._helpers import Interrupt, li3n, short_protocol
 
+# A real (randomly weighted) MACE model in every test.
+pytestmark = pytest.mark.slow
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # Random weights make forces large: loose temperature guard, 1 fs steps.
 PROTOCOL = {
@@ -59,6 +62,7 @@ from pathlib import Path
 import torch
 from ionic_assets.science.forcefields import ModelSpec, build_calculator
 from ionic_assets_tests.science.md.test_torchsim_runner import run
+
 torch.set_num_threads(int(sys.argv[3]))
 run(Path(sys.argv[2]), build_calculator(ModelSpec("mace", path=sys.argv[1]), "cpu"))
 """
