@@ -203,18 +203,18 @@ class BenchmarkRun:
         return [f"{o.label}: {o.message}" for o in self.outcomes if o.status == "failed"]
 
     def _skipped(self, graph, key: dg.AssetKey, partitions_def, partition) -> bool:
-        """True when some parent asset was attempted for this partition and never succeeded."""
+        """True when upstream partitions of this partition were attempted in this command and
+        none succeeded (benchmark_table, downstream of every method, still runs when one
+        method failed and another did not)."""
         mine = _dimensions(partitions_def, partition)
-        for parent in graph.get(key).parent_keys:
-            tried = [
-                o
-                for o in self.outcomes
-                if o.asset == parent.to_user_string()
-                and feeds(_dimensions(graph.get(parent).partitions_def, o.partition), mine)
-            ]
-            if tried and all(o.status != "done" for o in tried):
-                return True
-        return False
+        parents = {parent.to_user_string(): parent for parent in graph.get(key).parent_keys}
+        tried = [
+            o
+            for o in self.outcomes
+            if o.asset in parents
+            and feeds(_dimensions(graph.get(parents[o.asset]).partitions_def, o.partition), mine)
+        ]
+        return bool(tried) and all(o.status != "done" for o in tried)
 
     def _runnable(self, graph, stage: Stage, partition) -> list[dg.AssetKey]:
         """The stage's assets to run for `partition`; the others are recorded as skipped."""
