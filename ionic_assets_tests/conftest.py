@@ -37,8 +37,8 @@ def instance(home) -> dg.DagsterInstance:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throwaway PostgreSQL server on 127.0.0.1 for the session (benchmarks/pg_local.py)."""
-    from ionic_assets.benchmarks.pg_local import local_postgres
+    """One throwaway PostgreSQL server on 127.0.0.1 for the session (`pg_local.py`)."""
+    from ionic_assets_tests.pg_local import local_postgres
 
     with local_postgres() as server:
         yield server

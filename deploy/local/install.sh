@@ -42,7 +42,7 @@ if (( want_test )); then
     missing=()
     command -v chromium >/dev/null || missing+=(chromium)
     command -v cp2k >/dev/null || missing+=(cp2k cp2k-data)
-    # The warehouse tests' throwaway DuckLake catalog server (ionic_assets/benchmarks/pg_local.py).
+    # The warehouse tests' throwaway DuckLake catalog server (ionic_assets_tests/pg_local.py).
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
     if (( ${#missing[@]} )); then
         echo "[install] Debian packages: ${missing[*]}"

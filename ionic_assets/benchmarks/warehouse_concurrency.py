@@ -1,14 +1,16 @@
 """Warehouse concurrency benchmark: many writer processes upserting partitions at once.
 
-For each backend (`duckdb`: the embedded file; `ducklake`: DuckLake on a PostgreSQL catalog,
-a throwaway local server unless `--catalog` names one), `--processes` spawned processes each
+For each backend (`duckdb`: the embedded file; `ducklake`: DuckLake on the PostgreSQL catalog
+that `--catalog` names, an empty database; `python -m ionic_assets_tests.pg_local` starts a
+throwaway local server and prints its string), `--processes` spawned processes each
 upsert `--partitions` arrhenius_fits rows through the `Warehouse` resource, one upsert (one
 connection, one transaction) per partition, as the assets do; all start together. Measured:
 rows/s (all rows over the wall time from the start to the last commit) and commit latency (one
 upsert call: waiting for the file or retrying a conflict included), median, p95 and max. Then
 every row is checked to be there exactly once and benchmark_table rebuilt from it.
 
-    python -m ionic_assets.benchmarks.warehouse_concurrency --processes 16 --partitions 100
+    python -m ionic_assets.benchmarks.warehouse_concurrency --processes 16 --partitions 100 \
+        --catalog "host=127.0.0.1 port=5432 user=postgres dbname=ionic_warehouse"
 
 Writes data/benchmarks/warehouse_concurrency.json and .md (`--out` for another folder).
 """
@@ -16,7 +18,6 @@ Writes data/benchmarks/warehouse_concurrency.json and .md (`--out` for another f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -133,10 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=100, help="upserts per process")
     parser.add_argument("--backends", nargs="+", default=["duckdb", "ducklake"])
     parser.add_argument("--catalog", help="libpq string of an empty DuckLake catalog database "
-                        "(default: a throwaway local PostgreSQL server)")  # fmt: skip
+                        "(needed for the ducklake backend)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks"), help="result folder")
     args = parser.parse_args(argv)
-    from ionic_assets.benchmarks.pg_local import local_postgres
+    if "ducklake" in args.backends and not args.catalog:
+        parser.error("--catalog: the ducklake backend needs a catalog database "
+                     "(python -m ionic_assets_tests.pg_local starts a throwaway one)")  # fmt: skip
 
     environment = {
         "cpus": os.cpu_count(),
@@ -145,13 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         "duckdb": duckdb.__version__,
     }
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ionic-bench-") as tmp, contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="ionic-bench-") as tmp:
         for backend in args.backends:
             options = {"backend": backend, "storage_url": f"{tmp}/{backend}"}
             if backend == "ducklake":
-                catalog = args.catalog or stack.enter_context(local_postgres()).conninfo
-                options["ducklake_catalog"] = catalog
-                environment["ducklake_catalog"] = "given" if args.catalog else "local PostgreSQL"
+                options["ducklake_catalog"] = args.catalog
             rows.append(run_backend(options, args.processes, args.partitions))
             print(json.dumps(rows[-1]), flush=True)
     environment["load_average_1min_at_end"] = round(os.getloadavg()[0], 1)

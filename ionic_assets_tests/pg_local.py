@@ -4,6 +4,11 @@
 ones on PATH): initdb in a temporary directory, a free port, trust authentication on 127.0.0.1
 only, a database for the DuckLake catalog; it stops the server and removes the directory at the
 end. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user (`runuser`).
+
+    python -m ionic_assets_tests.pg_local     # prints the catalog's libpq string; Ctrl-C stops it
+
+gives the warehouse benchmark (`ionic_assets.benchmarks.warehouse_concurrency --catalog`) a
+catalog to write to.
 """
 
 from __future__ import annotations
@@ -109,3 +114,11 @@ def local_postgres(dbname: str = "ionic_warehouse") -> Iterator[LocalPostgres]:
                 server.stop()
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import signal
+
+    with local_postgres() as server:
+        print(server.conninfo, flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
