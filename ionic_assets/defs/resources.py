@@ -3,35 +3,14 @@ lib/warehouse_backends.py; artifact files on the store of lib/storage.py) and ru
 
 import dagster as dg
 
-from ionic_assets.lib import settings
+from ionic_assets.lib.simulation import SimulationSettings
 from ionic_assets.lib.warehouse import Warehouse
-from ionic_assets.science import protocols
 from ionic_assets.science.transport import MSD_THRESHOLD_A2
 
 
-class SimulationSettings(dg.ConfigurableResource):
-    """How md_trajectories runs: protocol name, device and base seed.
-
-    `protocol` None means IONIC_ASSETS_PROTOCOL, read when a run loads it, so a deployment can
-    switch every run to `smoke` without editing run config; the CLI resolves it when its run
-    starts and sets it in the run config, and the k8s executor sizes DFT pods by this resource
-    as the run config resolves it (`executors/k8s.py`). It is looked up in `protocols_file`,
-    else IONIC_ASSETS_PROTOCOLS_FILE.
-    """
-
-    protocol: str | None = None
-    protocols_file: str | None = None
-    device: str = "auto"
-    seed: int = 20260101
-    #: MD engine for MLIPs: auto, torch-sim or ase; None: IONIC_ASSETS_MD_ENGINE, read when
-    #: used (science/md/choice.py).
-    engine: str | None = None
-
-    def md_engine(self) -> str:
-        return self.engine or settings.MD_ENGINE.value()
-
-    def load_protocol(self) -> protocols.Protocol:
-        return settings.load_md_protocol(self.protocol, self.protocols_file)
+class SimulationResource(dg.ConfigurableResource, SimulationSettings):
+    """How md_trajectories runs, as the `simulation` resource (fields and methods:
+    `lib.simulation.SimulationSettings`)."""
 
 
 class WarehouseResource(dg.ConfigurableResource, Warehouse):
@@ -51,7 +30,7 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(),
-            "simulation": SimulationSettings(),
+            "simulation": SimulationResource(),
             "analysis": AnalysisSettings(),
         }
     )

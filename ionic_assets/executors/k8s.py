@@ -32,9 +32,9 @@ from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
-from ionic_assets.defs.resources import SimulationSettings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
 from ionic_assets.lib.methods import Method, load_methods
+from ionic_assets.lib.simulation import SimulationSettings
 from ionic_assets.science.dft.sizing import dft_resources
 from ionic_assets.science.errors import InputError
 

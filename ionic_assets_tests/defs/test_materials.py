@@ -14,7 +14,7 @@ from ionic_assets.defs.materials.partitions import (
     temperature_K,
     temperature_key,
 )
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.storage import DUCKDB
@@ -158,7 +158,7 @@ def test_sampled_orderings_ranked_by_a_methods_force_model(instance):
         selection=["supercells"],
         partition_key="122",
         instance=instance,
-        resources={**defs.resources, "simulation": SimulationSettings(protocol="smoke")},
+        resources={**defs.resources, "simulation": SimulationResource(protocol="smoke")},
         run_config=config,
     )
     assert result.success

@@ -77,9 +77,9 @@ def test_size_check_in_a_wider_cell(replica_run):
         mp.setenv("IONIC_ASSETS_HOME", str(home))
         mp.setenv("IONIC_ASSETS_PROTOCOLS_FILE", str(home / "protocols.yaml"))
         mp.setenv("IONIC_ASSETS_FIGURE_PNG", "0")
-        from ionic_assets.defs.resources import SimulationSettings
+        from ionic_assets.defs.resources import SimulationResource
 
-        resources = {**defs.resources, "simulation": SimulationSettings(protocol="smoke")}
+        resources = {**defs.resources, "simulation": SimulationResource(protocol="smoke")}
         result = dg.materialize(
             assets=defs.assets,
             selection=[dg.AssetKey(["chgnet", "size_check"])],

@@ -47,7 +47,7 @@ from pymatgen.core import Structure
 
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.materials.partitions import material_partitions
-from ionic_assets.defs.resources import SimulationSettings
+from ionic_assets.defs.resources import SimulationResource
 from ionic_assets.executors import k8s as k8s_executor
 from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
 from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
@@ -103,7 +103,7 @@ def store_supercells(defs, materials: list[str], protocol: str) -> None:
     """Materialize `supercells` of `materials` for `protocol`'s width into this test's home."""
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(material_partitions.name, materials)
-    resources = {**defs.resources, "simulation": SimulationSettings(protocol=protocol)}
+    resources = {**defs.resources, "simulation": SimulationResource(protocol=protocol)}
     for material in materials:
         result = dg.materialize(
             assets=defs.assets,

@@ -18,7 +18,7 @@ from ionic_assets.defs.materials.assets import supercell_row
 from ionic_assets.defs.materials.partitions import simulation_key, simulation_partitions
 from ionic_assets.defs.resources import (
     AnalysisSettings,
-    SimulationSettings,
+    SimulationResource,
     WarehouseResource,
 )
 from ionic_assets.defs.simulation.assets import simulate
@@ -85,7 +85,7 @@ def build_size_check(method: Method) -> dg.AssetsDefinition:
     def size_check(
         context: dg.AssetExecutionContext,
         config: SizeCheckConfig,
-        simulation: SimulationSettings,
+        simulation: SimulationResource,
         analysis: AnalysisSettings,
         warehouse: WarehouseResource,
     ):

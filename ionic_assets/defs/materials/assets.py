@@ -10,7 +10,7 @@ import pydantic
 
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.partitions import material_partitions, seed_default_partitions
-from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
+from ionic_assets.defs.resources import SimulationResource, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import load_methods
@@ -227,7 +227,7 @@ def supercell_row(material: str, min_width_A: float, cell: structures.Supercell)
 def supercells(
     context: dg.AssetExecutionContext,
     config: SupercellConfig,
-    simulation: SimulationSettings,
+    simulation: SimulationResource,
     warehouse: WarehouseResource,
 ):
     material = context.partition_key

@@ -31,7 +31,7 @@ from ionic_assets.defs import scheduling
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
-from ionic_assets.defs.resources import SimulationSettings, WarehouseResource
+from ionic_assets.defs.resources import SimulationResource, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
@@ -112,7 +112,7 @@ class _Job:
 def simulate(
     context: dg.AssetExecutionContext,
     method: Method,
-    simulation: SimulationSettings,
+    simulation: SimulationResource,
     warehouse: WarehouseResource,
     keys: list[tuple[str, float]],
     width_A: float | None = None,
@@ -273,7 +273,7 @@ def _finished(method, simulation, protocol, runs, min_width_A, extra) -> tuple:
 def import_registered(
     context: dg.AssetExecutionContext,
     method: Method,
-    simulation: SimulationSettings,
+    simulation: SimulationResource,
     warehouse: WarehouseResource,
     material_id: str,
     temperature_K: float,
@@ -360,7 +360,7 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     )
     def md_trajectories(
         context: dg.AssetExecutionContext,
-        simulation: SimulationSettings,
+        simulation: SimulationResource,
         warehouse: WarehouseResource,
     ):
         keys = simulation_keys(context)
