@@ -6,7 +6,7 @@
                       config schema: each step, so each (material, temperature) partition of
                       `<method>/md_trajectories`, is its own Kubernetes Job, with the pod
                       resources, node selector and tolerations of its op tags (lib/k8s.py). One
-                      addition (executors/k8s.py): the md_trajectories pod of a dft method
+                      addition (defs/k8s_executor.py): the md_trajectories pod of a dft method
                       asks for the CPUs and memory of the run's material, which op tags, static
                       per asset, cannot. deploy/helm/values.yaml sets this on the user code.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ionic_assets.defs.k8s_executor import k8s_partition_sized_executor
 from ionic_assets.lib import settings
 from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.lib.methods import load_methods
@@ -70,8 +71,6 @@ def build_executor() -> dg.ExecutorDefinition | None:
     """The executor for IONIC_ASSETS_EXECUTOR; None keeps Dagster's default."""
     if executor_choice() == "local":
         return None
-    from ionic_assets.executors.k8s import k8s_partition_sized_executor
-
     config = k8s_executor_config()
     if not config:
         return k8s_partition_sized_executor

@@ -2,7 +2,7 @@
 
 The assets' `simulation` resource is this (`defs.resources.SimulationResource`); the k8s
 executor builds it from a run's resolved config to size a DFT pod for the protocol its step
-will load (`executors/k8s.py`), so both read the protocol the same way.
+will load (`defs/k8s_executor.py`), so both read the protocol the same way.
 """
 
 from pydantic import BaseModel

@@ -1,5 +1,5 @@
 """IONIC_ASSETS_EXECUTOR: Dagster's default executor locally, k8s_job_executor in the cluster
-(dagster-k8s's, with DFT pods sized per material: executors/k8s.py, test_k8s_jobs.py)."""
+(dagster-k8s's, with DFT pods sized per material: defs/k8s_executor.py, test_k8s_jobs.py)."""
 
 import dagster as dg
 import pytest
@@ -8,7 +8,7 @@ from dagster_k8s import k8s_job_executor
 
 from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs.executor import executor_choice, k8s_executor_config
-from ionic_assets.executors.k8s import k8s_partition_sized_executor
+from ionic_assets.defs.k8s_executor import k8s_partition_sized_executor
 from ionic_assets.lib.k8s import md_step_name
 from ionic_assets.science.errors import InputError
 

@@ -80,15 +80,13 @@ def _imports(tree: ast.AST) -> set[str]:
     return found
 
 
-#: What each part of the package may not import: the layers run science < lib < executors < defs
-#: < cli (defs/executor.py loads the k8s executor lazily), and Dagster stays out of the two lower
-#: ones; no part imports the tests.
-UPSTREAM = ("ionic_assets.defs", "ionic_assets.definitions", "ionic_assets.executors")
+#: What each part of the package may not import: the layers run science < lib < defs < cli, and
+#: Dagster stays out of the two lower ones; no part imports the tests.
+UPSTREAM = ("ionic_assets.defs", "ionic_assets.definitions")
 FORBIDDEN = {
     "science": ("dagster", "dagster_k8s", "ionic_assets.lib", *UPSTREAM, "ionic_assets.cli"),
     "lib": ("dagster", "dagster_k8s", *UPSTREAM, "ionic_assets.cli"),
     "defs": ("ionic_assets.cli",),
-    "executors": ("ionic_assets.defs", "ionic_assets.definitions", "ionic_assets.cli"),
 }
 
 

@@ -4,7 +4,7 @@ The definitions load with the environment deploy/helm/values.yaml gives the user
 instance has the K8sRunLauncher the chart configures, the executor is the one the definitions
 choose (k8s_job_executor), and dagster-k8s's own `K8sStepHandler.launch_step` builds the Job
 for the step of one (material, temperature) partition; only the Kubernetes API call is caught.
-DFT pods are sized by the partition's material (executors/k8s.py): the supercell that the
+DFT pods are sized by the partition's material (defs/k8s_executor.py): the supercell that the
 `supercells` asset stored for the run's protocol, materialized here first; the expected sizes are
 computed independently, from the CIF with pymatgen and numpy and the paper's rule by hand.
 """
@@ -46,9 +46,9 @@ from kubernetes.utils import parse_quantity
 from pymatgen.core import Structure
 
 from ionic_assets.cli.runner import load_definitions
+from ionic_assets.defs import k8s_executor
 from ionic_assets.defs.materials.partitions import material_partitions
 from ionic_assets.defs.resources import SimulationResource
-from ionic_assets.executors import k8s as k8s_executor
 from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
 from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
 from ionic_assets.lib.methods import Method, load_methods
@@ -140,7 +140,7 @@ def launch_md_step(
             instance=cluster.instance,
         )
     )
-    # dagster-k8s's own executor and step handler, the handler extended by executors/k8s.py.
+    # dagster-k8s's own executor and step handler, the handler extended by defs/k8s_executor.py.
     assert type(executor) is StepDelegatingExecutor
     handler = executor._step_handler  # noqa: SLF001
     assert type(handler) is k8s_executor.PartitionSizedK8sStepHandler

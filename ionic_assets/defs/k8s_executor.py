@@ -16,7 +16,7 @@ single material or the material cannot be sized, the static request of the op ta
 warning is logged on the step. Everything else is dagster-k8s's: the executor is built by
 `k8s_job_executor`'s own creation function, keeps its name ("k8s") and its config schema.
 
-Imported lazily by defs/executor.py (dagster_k8s takes a second to import; local runs skip it).
+`defs/executor.py` chooses it when IONIC_ASSETS_EXECUTOR is `k8s`.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
 # API: `k8s_job_executor` builds a StepDelegatingExecutor that keeps its handler in
 # `_step_handler`, and a K8sStepHandler's whole state is `HANDLER_STATE`. Both are checked where
 # they are used, so an upgrade that moves them fails at executor creation, naming what moved
-# (and the tests in ionic_assets_tests/executors/test_k8s.py fail with it).
+# (and the tests in ionic_assets_tests/defs/test_k8s_executor.py fail with it).
 HANDLER_STATE = frozenset(
     {
         "_executor_image",
@@ -207,7 +207,7 @@ def _handler_state(handler: K8sStepHandler) -> dict:
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: expected a K8sStepHandler with state "
             f"{sorted(HANDLER_STATE)}, got {type(handler).__name__} with {sorted(state)}; "
-            "update executors/k8s.py for this version"
+            "update defs/k8s_executor.py for this version"
         )
     return state
 
@@ -218,7 +218,7 @@ def _create_executor(init_context: dg.InitExecutorContext) -> StepDelegatingExec
     if not isinstance(executor, StepDelegatingExecutor) or not hasattr(executor, "_step_handler"):
         raise DagsterK8sChanged(
             f"dagster-k8s {dagster_k8s.__version__}: k8s_job_executor no longer builds a "
-            "StepDelegatingExecutor with a `_step_handler`; update executors/k8s.py"
+            "StepDelegatingExecutor with a `_step_handler`; update defs/k8s_executor.py"
         )
     executor._step_handler = PartitionSizedK8sStepHandler.from_handler(executor._step_handler)
     return executor
@@ -231,6 +231,6 @@ k8s_partition_sized_executor = dg.ExecutorDefinition(
     executor_creation_fn=_create_executor,
     description=(
         "dagster-k8s's k8s_job_executor (same config); the md_trajectories pods of DFT methods "
-        "ask for the CPUs and memory of the run's material (ionic_assets/executors/k8s.py)."
+        "ask for the CPUs and memory of the run's material (ionic_assets/defs/k8s_executor.py)."
     ),
 )

@@ -4,7 +4,7 @@ executor built by dagster-k8s goes through it in test_k8s_jobs.py)."""
 import pytest
 from dagster_k8s.executor import K8sStepHandler
 
-from ionic_assets.executors.k8s import (
+from ionic_assets.defs.k8s_executor import (
     HANDLER_STATE,
     DagsterK8sChanged,
     PartitionSizedK8sStepHandler,
@@ -26,5 +26,5 @@ def test_the_handler_state_is_carried_over():
 
 def test_a_changed_handler_fails_naming_what_moved():
     state = {name: None for name in HANDLER_STATE} | {"_new_in_next_release": 1}
-    with pytest.raises(DagsterK8sChanged, match="_new_in_next_release.*executors/k8s.py"):
+    with pytest.raises(DagsterK8sChanged, match="_new_in_next_release.*defs/k8s_executor.py"):
         PartitionSizedK8sStepHandler.from_handler(_handler(state))
