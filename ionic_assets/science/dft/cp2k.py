@@ -45,10 +45,8 @@ wavefunction rather than from scratch.
 
 Parallelism: `ncores` MPI ranks with one OpenMP thread each (``mpiexec -n ncores cp2k.psmp -s``);
 one rank with `ncores` OpenMP threads when ``mpiexec`` is missing. Pure MPI is the faster of the
-two for Debian's build (2 ranks ran a 2-atom cell in half the CPU time of 2 threads).
-
-Cost (Debian's CP2K 2023.1, one core): about 1 CPU-s per atom per SCF step with this basis and
-grid (Li3N, 32 atoms: 30 s), dominated by the real-space grids.
+two for Debian's build. The cost of a step is dominated by the real-space grids; what a run cost
+is recorded with it (`md_trajectories`: wall time, CPU hours).
 
 Requirements: Debian packages ``cp2k`` (the MPI build ``cp2k.psmp``, ``mpiexec`` from
 ``openmpi-bin``) and ``cp2k-data`` (basis sets and pseudopotentials in /usr/share/cp2k). The
