@@ -29,3 +29,10 @@ def test_main_command_installs_then_runs_the_cli():
     command = _readme_command("main-command")
     assert command.startswith("bash deploy/local/install.sh")
     assert ".venv/bin/ionic-assets run" in command
+
+
+def test_the_fast_subset_deselects_a_registered_marker():
+    command = _readme_command("fast-subset")
+    assert command == '.venv/bin/python -m pytest -m "not slow"'
+    markers = (ROOT / "pyproject.toml").read_text().split("markers = [", 1)[1].split("]", 1)[0]
+    assert '"slow:' in markers
