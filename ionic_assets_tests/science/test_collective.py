@@ -20,6 +20,10 @@ RUN = {"n_li": 64, "n_frames": 1000, "n_framework": 8, "frame_interval_ps": 0.1,
        "D_cm2_s": TRUE_D}  # fmt: skip
 
 
+#: Enough seeds that the geometric mean's scatter (~40% / sqrt(N)) stays well inside the bound.
+N_SEEDS = 8
+
+
 def _routes(group_size, seed):
     traj = concerted_trajectory(group_size=group_size, seed=seed, **RUN)
     tracer = estimate_diffusion(traj, equilibration_ps=0.0, settings=SETTINGS, seed=seed)
@@ -29,12 +33,13 @@ def _routes(group_size, seed):
 
 @pytest.fixture(scope="module")
 def haven_ratios():
-    """group size -> Haven ratios of 4 seeds (one run's collective estimate scatters by ~40%;
-    data/benchmarks/replicas.md has the many-seed bias and coverage)."""
+    """group size -> Haven ratios of N_SEEDS seeds (one run's collective estimate scatters by
+    ~40% and leans high for concerted pairs; data/benchmarks/replicas.md has the many-seed bias
+    and coverage)."""
     out = {}
     for group_size in (1, 2):
         out[group_size] = []
-        for seed in range(4):
+        for seed in range(N_SEEDS):
             _, tracer, coll = _routes(group_size, seed)
             out[group_size].append(haven_ratio(tracer.D_samples_cm2_s, coll.D_sigma_samples_cm2_s))
     return out
@@ -46,7 +51,7 @@ def test_haven_ratio_interval_holds_the_truth(haven_ratios, group_size):
     truth = 1 / group_size
     ratios = haven_ratios[group_size]
     covered = [h.ci95[0] <= truth <= h.ci95[1] for h in ratios]
-    assert sum(covered) >= 3, ratios
+    assert sum(covered) >= 0.75 * N_SEEDS, ratios
     assert abs(np.exp(np.mean(np.log([h.value for h in ratios]))) / truth - 1) < 0.5, ratios
 
 
