@@ -10,6 +10,7 @@ from ionic_assets.lib.settings import VARIABLES
 from ionic_assets.science.errors import InputError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ionic_assets"
+TESTS = PACKAGE.parent / "ionic_assets_tests"
 
 
 def _modules():
@@ -104,6 +105,20 @@ def test_no_import_runs_upward(folder):
     }
     assert {module: names for module, names in found.items() if names} == {}
     assert upward(f"{forbidden[0]}.x") and not upward(f"{forbidden[0]}x")
+
+
+def test_tests_take_synthetic_data_from_the_science_package():
+    """Only the tests of the benchmark scripts import them."""
+    offenders = [
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("*.py")
+        if path.parent != TESTS / "benchmarks"
+        and any(
+            name.startswith("ionic_assets.benchmarks")
+            for name in _imports(ast.parse(path.read_text()))
+        )
+    ]
+    assert offenders == []
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many", "2.5"])
