@@ -53,9 +53,14 @@ DUCKLAKE_RETRY_SQL = (
     "SET GLOBAL ducklake_max_retry_count = 5"
 )
 
+#: How the postgres extension words a catalog connection that is gone or not there yet: refused,
+#: cut, a server shutting down or starting up, or a query whose connection died under it (its
+#: transaction then aborted).
 _UNREACHABLE = re.compile(
     r"server closed the connection|could not connect|connection refused|connection to server"
-    r"|terminating connection|no connection to the server|Failed to get connection",
+    r"|terminating connection|no connection to the server|Failed to get connection"
+    r"|could not receive data|connection reset|database system is (shutting down|starting up)"
+    r"|unsuccessful query result|Current transaction is aborted",
     re.IGNORECASE,
 )
 

@@ -113,11 +113,14 @@ def test_writers_and_readers_wait_out_a_stopped_catalog(ducklake, postgres_serve
     postgres_server.stop()
     read_during_outage: list[pd.DataFrame] = []
     reader = threading.Thread(target=lambda: read_during_outage.append(_fits()))
-    reader.start()
-    time.sleep(outage_s)
-    assert reader.is_alive(), "a read finished while its catalog was stopped"
-    assert all(writer.is_alive() for writer in writers), "a writer gave up during the outage"
-    postgres_server.start()
+    try:
+        reader.start()
+        time.sleep(outage_s)
+        reader_waited, writers_waited = reader.is_alive(), [w.is_alive() for w in writers]
+    finally:
+        postgres_server.start()  # whatever happened, the next tests get their server back
+    assert reader_waited, "a read finished while its catalog was stopped"
+    assert all(writers_waited), "a writer gave up during the outage"
     reader.join(timeout=120)
     assert len(read_during_outage) == 1 and len(read_during_outage[0]) >= 2 * n_keys
     for writer in writers:
