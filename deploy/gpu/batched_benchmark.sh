@@ -76,7 +76,7 @@ run() {
   export PYTHONPATH=$site:$PWD PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/log.txt"
   local command=("$python" -m ionic_assets.benchmarks.batched_md --device cuda
-    --models sevenn mace-mpa0-random --sizes 1 5 21 105 --steps 20 --repeats 1
+    --models sevenn mace-mpa0-random sevenn-l3i5 sevenn-mf-0-pbe --sizes 1 5 21 105 --steps 20 --repeats 1
     --cells "$dir/paper_cells.extxyz" --out "$out")
   if [[ -n $deadline_s ]]; then
     command=(timeout "$deadline_s" "${command[@]}")

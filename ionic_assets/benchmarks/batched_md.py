@@ -22,7 +22,8 @@ took 82 A100 GPU-hours. On a CPU the projection is in CPU-core-hours (wall hours
         --sizes 1 5 10 --steps 3 --repeats 2 --threads 2
     bash deploy/gpu/batched_benchmark.sh run DIR OUT   # on a GPU machine: 1, 5, 21, 105 systems
 
-Models: sevenn (SevenNet-0, weights in its wheel), mace-mpa0-random (MACE with the medium-mpa-0
+Models: sevenn (SevenNet-0, weights in its wheel), any batchable roster method of methods.yaml
+by its name (sevenn-l3i5, sevenn-mf-0-pbe, ...), mace-mpa0-random (MACE with the medium-mpa-0
 architecture and random weights: the same cost per step, `science.forcefields.random_mace`) and
 mace-small-random (a tiny MACE, for tests). `--cells FILE` (extxyz) reads the cells from FILE,
 or builds them and writes FILE when it does not exist, so that a machine without OBELiX or
@@ -49,6 +50,7 @@ import torch
 from torch_sim.neighbors import default_batched_nl
 
 from ionic_assets.lib import settings
+from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.errors import InputError, StorageError
 from ionic_assets.science.forcefields import (
     ModelSpec,
@@ -121,8 +123,15 @@ def protocol(steps: int):
 
 
 def load(name: str, device: str, workdir: Path):
+    """A random-weight MACE by its `RANDOM_MACE` name, "sevenn" (SevenNet-0), or the model of
+    any batchable `mlip` method of methods.yaml by the method's name (the roster)."""
+    methods = load_methods()
+    if name in methods and methods[name].batchable:
+        return build_calculator(ModelSpec.from_dict(methods[name].settings["model"]), device)
     if name == "sevenn":
         return build_calculator(ModelSpec("sevenn"), device)
+    if name not in RANDOM_MACE:
+        raise InputError(f"model {name!r}: not a batchable method nor one of {list(RANDOM_MACE)}")
     path = write_random_mace_model(
         workdir / f"{name}.model", MPA_ATOMIC_NUMBERS, architecture=RANDOM_MACE[name]
     )

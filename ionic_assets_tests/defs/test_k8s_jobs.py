@@ -169,7 +169,7 @@ def launch_md_step(
     plan = create_execution_plan(
         job_def, run_config=full_run_config, tags=run_tags, instance_ref=None
     )
-    step_key = next(s.key for s in plan.steps if s.key.startswith(method.key))
+    step_key = next(s.key for s in plan.steps if s.key.startswith(f"{method.key}__"))
     origin = JobPythonOrigin(
         job_def.name,
         RepositoryPythonOrigin(

@@ -19,8 +19,9 @@ from plotly.colors import qualitative
 
 logger = logging.getLogger(__name__)
 
-#: Palette the method colours are drawn from, in the order of the configured methods.
-PALETTE = qualitative.D3
+#: Palette the method colours are drawn from, in the order of the configured methods: D3's ten,
+#: then Dark24's, so that the roster's methods keep colours of their own.
+PALETTE = [*qualitative.D3, *qualitative.Dark24]
 #: Where `export_size` leaves the PNG size in `layout.meta` (read by the report code).
 EXPORT_META = "ionic_assets_export"
 #: Half-width of the reference band around y = x, decades.

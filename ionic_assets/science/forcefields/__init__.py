@@ -45,12 +45,15 @@ class ModelSpec:
         name: the family's model name ("medium-mpa-0", "0.3.0", "7net-0"); with `path`, a label.
         path: a local weights file; when given it is loaded instead of the named model.
         dtype: floating-point precision of the model ("float32" for MD; only MACE offers float64).
+        modal: the fidelity of a multi-fidelity model ("PBE", "R2SCAN" for SevenNet-MF-0);
+            only the sevenn family has them.
     """
 
     family: str
     name: str | None = None
     path: str | None = None
     dtype: str = "float32"
+    modal: str | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -64,11 +67,13 @@ class ModelSpec:
             raise InputError(
                 f"{self.family} models run in {', '.join(family_dtypes)} only, not {self.dtype}"
             )
+        if self.modal is not None and self.family != "sevenn":
+            raise InputError(f"{self.family} models have no fidelities (modal: {self.modal})")
 
     @classmethod
     def from_dict(cls, config: dict) -> ModelSpec:
-        """Build from a method config's ``model:`` mapping (keys family, name, path, dtype)."""
-        unknown = set(config) - {"family", "name", "path", "dtype"}
+        """Build from a method config's ``model:`` mapping (family, name, path, dtype, modal)."""
+        unknown = set(config) - {"family", "name", "path", "dtype", "modal"}
         if unknown:
             raise InputError(f"model config: unknown keys {sorted(unknown)}")
         if "family" not in config:
@@ -91,7 +96,8 @@ class LoadedModel:
         calculator: the ASE calculator.
         device: the torch device it runs on ("cpu", "cuda", "cuda:1").
         identity: family, name, package, package_version, weights_path, weights_sha256, dtype,
-            device: recorded with every trajectory made with this model.
+            device (and modal, for a multi-fidelity model): recorded with every trajectory made
+            with this model.
         atomic_numbers: the elements the model covers.
     """
 
@@ -153,6 +159,8 @@ def build_calculator(spec: ModelSpec, device: str = "auto") -> LoadedModel:
         "dtype": spec.dtype,
         "device": device,
     }
+    if spec.modal is not None:
+        identity["modal"] = spec.modal
     return LoadedModel(calculator, device, identity, frozenset(numbers))
 
 
