@@ -17,7 +17,7 @@ import dagster as dg
 
 from ionic_assets.defs.analysis.assets import REFRESH_WITH_MISSING_DEPS
 from ionic_assets.defs.materials.assets import obelix_subset
-from ionic_assets.defs.reports import publish_figures
+from ionic_assets.defs.reports import publish_figures, title_note
 from ionic_assets.defs.resources import WarehouseResource
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.warehouse import ensure_tables, read_rows
@@ -110,18 +110,21 @@ def _arrhenius_keys() -> list[dg.AssetKey]:
     return [dg.AssetKey([m.key, "arrhenius_fits"]) for m in load_methods().values()]
 
 
-def _figures(bench, mae) -> dict:
+def _figures(bench, mae, note: str | None = None) -> dict:
     """Figures 1-3 by file name (published under `reports/` on the artifact store), from the
-    `benchmark_table` rows and the `benchmark_mae` view, a colour per configured method."""
+    `benchmark_table` rows and the `benchmark_mae` view, a colour per configured method, `note`
+    heading their titles (`defs.reports.title_note`: a smoke run says so)."""
     colors = figures.method_colors(load_methods())
     named = {
-        "parity": figures.parity_figure(bench, mae, colors),
-        "log_error": figures.log_error_figure(bench, colors),
+        "parity": figures.parity_figure(bench, mae, colors, title_note=note),
+        "log_error": figures.log_error_figure(bench, colors, mae=mae, title_note=note),
     }
     methods = sorted(bench["method"].unique())
     for i, x in enumerate(methods):
         for y in methods[i + 1 :]:
-            named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(bench, x, y, colors)
+            named[f"parity_{x}_vs_{y}"] = figures.method_parity_figure(
+                bench, x, y, colors, mae=mae, title_note=note
+            )
     return named
 
 
@@ -137,11 +140,10 @@ def _figures(bench, mae) -> dict:
 def benchmark_table(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     def rebuild(conn) -> tuple:
         rebuild_benchmark_table(conn)
-        return tuple(
-            read_rows(conn, t) for t in ("benchmark_table", "benchmark_mae", "benchmark_cost")
-        )
+        tables = ("benchmark_table", "benchmark_mae", "benchmark_cost")
+        return *(read_rows(conn, t) for t in tables), title_note(conn)
 
-    bench, mae, cost = warehouse.run(rebuild)
+    bench, mae, cost, note = warehouse.run(rebuild)
     metadata = {
         "n_rows": len(bench),
         "mae": dg.MetadataValue.md(mae.to_markdown(index=False)),
@@ -149,6 +151,6 @@ def benchmark_table(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "table": dg.MetadataValue.md(
             bench.drop(columns=["reason", "collective_reason"]).to_markdown(index=False)
         ),
-        **publish_figures(warehouse.artifacts(), "reports", _figures(bench, mae)),
+        **publish_figures(warehouse.artifacts(), "reports", _figures(bench, mae, note)),
     }
     return dg.MaterializeResult(metadata=metadata)

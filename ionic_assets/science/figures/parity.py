@@ -16,7 +16,10 @@ PANEL_PX = 480
 
 
 def parity_figure(
-    bench: pd.DataFrame, mae: pd.DataFrame, colors: Mapping[str, str] | None = None
+    bench: pd.DataFrame,
+    mae: pd.DataFrame,
+    colors: Mapping[str, str] | None = None,
+    title_note: str | None = None,
 ) -> go.Figure:
     """Fig. 1: predicted vs experimental room-temperature conductivity, one panel per method.
 
@@ -30,7 +33,7 @@ def parity_figure(
     `n_reliable` (temperatures whose Li MSD reached the threshold, out of `n_temperatures`); the
     dashed y = x line and a shaded ±1 order-of-magnitude band are drawn in every panel; points are
     labeled with the OBELiX `material_id` and hover shows the formula. Rows without a usable
-    sigma_pred are skipped.
+    sigma_pred are skipped. `title_note` (e.g. `style.SYNTHETIC_NOTE`) heads the title.
     """
     methods = style.methods_of(bench)
     colors = style.colors_for(bench, colors)
@@ -70,7 +73,11 @@ def parity_figure(
         fig, style.n_max(bench), PANEL_PX * rows - 70, y_top=0.55 if rows == 1 else 0.75
     )
     fig.update_layout(
-        title={"text": "Room-temperature Li-ion conductivity: MD prediction vs experiment"},
+        title={
+            "text": style.titled(
+                "Room-temperature Li-ion conductivity: MD prediction vs experiment", title_note
+            )
+        },
         template="simple_white",
         height=PANEL_PX * rows + 140,
         legend={"itemsizing": "trace", "orientation": "h", "x": 0.0, "y": -0.16 / rows},
