@@ -68,11 +68,11 @@ def method_parity_figure(
     fig.update_layout(
         title={"text": style.titled(_title(method_x, method_y, subtitle, mae), title_note)},
         template="simple_white",
-        height=650,
-        margin={"t": 150},
+        height=700,
+        margin={"t": 200},
     )
     style.legend_once(fig)
-    style.export_size(fig, 900, 700)
+    style.export_size(fig, 900, 750)
     return fig
 
 
