@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ionic_assets.defs.benchmark.assets import _figures
+from ionic_assets.science import figures
 from ionic_assets_tests.science.figures._data import PRED, mae_table, make_bench
 
 
@@ -59,3 +61,15 @@ def test_benchmark_mae_view_over_duckdb_nullable_dtypes():
     bench = make_bench().convert_dtypes()  # Int64 / Float64 / string with <NA>, as DuckDB gives
     bench.loc[0, "n_reliable"] = pd.NA
     assert len(mae_table(bench)) == 2
+
+
+def test_benchmark_figures_carry_the_smoke_note():
+    bench = make_bench()
+    named = _figures(bench, mae_table(bench), figures.SMOKE_NOTE)
+    assert set(named) == {"parity", "log_error", "parity_DFT_vs_MACE"}
+    for name, fig in named.items():
+        assert figures.SMOKE_NOTE in fig.layout.title.text, name
+    assert all(
+        figures.SMOKE_NOTE not in f.layout.title.text
+        for f in _figures(bench, mae_table(bench)).values()
+    )
