@@ -15,7 +15,9 @@ those tables, as the `benchmark_table` asset does.
     python -m ionic_assets.benchmarks.figures --obelix-dir ../shared/obelix
 
 Writes data/benchmarks/figures/*.png (Figures 1-3, an Arrhenius and an MSD plot, an Arrhenius
-plot with its diagnostics and one with a non-physical Ea) and README.md there with the command.
+plot with its diagnostics and one with a non-physical Ea), each titled `figures.SYNTHETIC_NOTE`
+with the methods' names and MAEs where the figure compares them, and README.md there with the
+command.
 The diagnostics (residuals, curvature, leave-one-out, the non-physical Ea flag) are those
 `fit_arrhenius` computes for these synthetic points.
 """
@@ -73,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             )
     bench, mae = _benchmark_tables(materials, fits)
     colors = figures.method_colors(load_methods())
+    note = figures.SYNTHETIC_NOTE
     named = {
-        "fig1_parity": figures.parity_figure(bench, mae, colors),
+        "fig1_parity": figures.parity_figure(bench, mae, colors, title_note=note),
         "fig2_parity_chgnet_vs_mace-mpa-0": figures.method_parity_figure(
-            bench, "mace-mpa-0", "chgnet", colors
+            bench, "mace-mpa-0", "chgnet", colors, mae=mae, title_note=note
         ),
-        "fig3_log_error": figures.log_error_figure(bench, colors),
+        "fig3_log_error": figures.log_error_figure(bench, colors, mae=mae, title_note=note),
         **_material_figures(fits, points),
     }
     _write_pngs(named, args.out, argv)
@@ -146,19 +149,29 @@ def _benchmark_tables(materials: pd.DataFrame, fits: dict) -> tuple[pd.DataFrame
 
 
 def _material_figures(fits: dict, points: dict) -> dict:
-    """Arrhenius (plain, with diagnostics, non-physical Ea) and MSD figures of single materials."""
+    """Arrhenius (plain, with diagnostics, non-physical Ea) and MSD figures of single materials,
+    each titled as synthetic."""
     key = ("mace-mpa-0", "wyu")
+    note = {"title_note": figures.SYNTHETIC_NOTE}
     fit = fits[key]
     pts = points[key]
     diagnostics = ("residuals_log10_D", "curvature_K2", "loo_delta_log10_sigma300")
     plain = {k: v for k, v in fit.items() if k not in diagnostics}
     return {
-        "arrhenius_wyu_mace-mpa-0": figures.arrhenius_figure(pts, plain, *key[::-1]),
-        "arrhenius_diagnostics_wyu_mace-mpa-0": figures.arrhenius_figure(pts, fit, *key[::-1]),
-        "arrhenius_nonphysical_gvd_chgnet": figures.arrhenius_figure(
-            points["chgnet", NEGATIVE_EA], fits["chgnet", NEGATIVE_EA], NEGATIVE_EA, "chgnet"
+        "arrhenius_wyu_mace-mpa-0": figures.arrhenius_figure(pts, plain, *key[::-1], **note),
+        "arrhenius_diagnostics_wyu_mace-mpa-0": figures.arrhenius_figure(
+            pts, fit, *key[::-1], **note
         ),
-        "msd_wyu_mace-mpa-0": figures.msd_figure(_msd_curves(pts), MSD_THRESHOLD_A2, *key[::-1]),
+        "arrhenius_nonphysical_gvd_chgnet": figures.arrhenius_figure(
+            points["chgnet", NEGATIVE_EA],
+            fits["chgnet", NEGATIVE_EA],
+            NEGATIVE_EA,
+            "chgnet",
+            **note,
+        ),
+        "msd_wyu_mace-mpa-0": figures.msd_figure(
+            _msd_curves(pts), MSD_THRESHOLD_A2, *key[::-1], **note
+        ),
     }
 
 

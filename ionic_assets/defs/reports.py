@@ -12,6 +12,18 @@ import plotly.graph_objects as go
 
 from ionic_assets.lib.reports.export import png_markdown, write_figures
 from ionic_assets.lib.storage import ArtifactStore
+from ionic_assets.lib.warehouse import ensure_tables
+from ionic_assets.science import figures, protocols
+
+
+def title_note(conn, where: str = "TRUE", params: list | None = None) -> str | None:
+    """The figures' `title_note` for the trajectories `md_trajectories` holds under `where`:
+    `figures.SMOKE_NOTE` when any of them ran the smoke protocol (`protocols.SMOKE`), else None."""
+    ensure_tables(conn)
+    ran = conn.execute(
+        f"SELECT DISTINCT protocol FROM md_trajectories WHERE {where}", params or []
+    ).fetchall()
+    return figures.SMOKE_NOTE if any(p == protocols.SMOKE for (p,) in ran) else None
 
 
 def publish_figures(

@@ -116,6 +116,9 @@ class Protocol:
         return asdict(self)
 
 
+#: The name of the smoke protocol in config/protocols.yaml: a short plumbing check, whose results
+#: are no benchmark (its figures say so, `figures.SMOKE_NOTE`).
+SMOKE = "smoke"
 #: The longest time step accepted, fs: Li moves too fast for more (the paper uses 2 fs).
 MAX_TIMESTEP_FS = 10.0
 #: Parameters of each supported thermostat (``*_fs`` in femtoseconds) and whether whole numbers.

@@ -22,7 +22,7 @@ from ionic_assets.defs.materials.partitions import (
     simulation_key,
     simulation_partitions,
 )
-from ionic_assets.defs.reports import publish_figures
+from ionic_assets.defs.reports import publish_figures, title_note
 from ionic_assets.defs.resources import AnalysisSettings, WarehouseResource
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
@@ -218,15 +218,20 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
     return diffusion_estimates
 
 
-def _material_figures(method: Method, material_id: str, points: pd.DataFrame, fit) -> dict:
+def _material_figures(
+    method: Method, material_id: str, points: pd.DataFrame, fit, note: str | None = None
+) -> dict:
     """The Arrhenius and MSD figures of one material by file name (published under
-    `reports/<method>/<material_id>/` on the artifact store)."""
+    `reports/<method>/<material_id>/` on the artifact store), `note` heading their titles
+    (`defs.reports.title_note`: a smoke run says so)."""
     curves = points[["temperature_K", "msd_dt_ps", "msd_A2"]].explode(["msd_dt_ps", "msd_A2"])
     curves = curves.rename(columns={"msd_dt_ps": "dt_ps"})  # msd_figure drops not-estimable NAs
     threshold = float(points["msd_threshold_A2"].iloc[0])
     return {
-        "arrhenius": figures.arrhenius_figure(points, fit, material_id, method.name),
-        "msd": figures.msd_figure(curves, threshold, material_id, method.name),
+        "arrhenius": figures.arrhenius_figure(
+            points, fit, material_id, method.name, title_note=note
+        ),
+        "msd": figures.msd_figure(curves, threshold, material_id, method.name, title_note=note),
     }
 
 
@@ -279,12 +284,15 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
     )
     def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         material = context.partition_key
-        points = warehouse.run(
-            lambda conn: read_rows(
-                conn,
-                "diffusion_estimates",
-                "method = ? AND material_id = ? ORDER BY temperature_K",
-                [method.name, material],
+        points, note = warehouse.run(
+            lambda conn: (
+                read_rows(
+                    conn,
+                    "diffusion_estimates",
+                    "method = ? AND material_id = ? ORDER BY temperature_K",
+                    [method.name, material],
+                ),
+                title_note(conn, "method = ? AND material_id = ?", [method.name, material]),
             ),
             read_only=True,
         )
@@ -320,7 +328,11 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 "extrapolation is flagged (Ea_nonphysical), not to be trusted"
             )
         named = _material_figures(
-            method, material, usable if len(usable) else points, fit.as_row() if fit else None
+            method,
+            material,
+            usable if len(usable) else points,
+            fit.as_row() if fit else None,
+            note,
         )
         metadata = scalars(
             row,

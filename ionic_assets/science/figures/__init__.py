@@ -12,7 +12,11 @@ D in cm^2/s (log axis), temperature T in K, time lag in ps, mean squared displac
     log_error.log_error_figure          Fig. 3: log10 sigma_pred - log10 sigma_exp per material.
     arrhenius.arrhenius_figure          D vs 1000/T with the Arrhenius fit and its diagnostics.
     msd.msd_figure                      Li MSD vs time lag per temperature, with the threshold.
-    style                               colours, marker sizes, ranges, clipped intervals.
+    style                               colours, marker sizes, ranges, clipped intervals,
+                                        the title notes (SYNTHETIC_NOTE, SMOKE_NOTE).
+
+Every figure function takes `title_note`: a line heading the title that says what the data are
+when they are no benchmark result (synthetic, a smoke run).
 
 Log axes are square where both are sigma, their ranges set by the points, not the intervals; an
 interval leaving the frame is cut at its edge and marked with a triangle.
@@ -23,9 +27,16 @@ from ionic_assets.science.figures.log_error import log_error_figure
 from ionic_assets.science.figures.method_parity import method_parity_figure
 from ionic_assets.science.figures.msd import msd_figure
 from ionic_assets.science.figures.parity import parity_figure
-from ionic_assets.science.figures.style import marker_size, method_colors
+from ionic_assets.science.figures.style import (
+    SMOKE_NOTE,
+    SYNTHETIC_NOTE,
+    marker_size,
+    method_colors,
+)
 
 __all__ = [
+    "SMOKE_NOTE",
+    "SYNTHETIC_NOTE",
     "arrhenius_figure",
     "log_error_figure",
     "marker_size",

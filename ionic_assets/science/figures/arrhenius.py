@@ -26,6 +26,7 @@ def arrhenius_figure(
     fit: Mapping | Any | None,
     material_id: str | None = None,
     method: str | None = None,
+    title_note: str | None = None,
 ) -> go.Figure:
     """D (cm^2/s, log axis) vs 1000/T (1/K) with the Arrhenius fit extrapolated to 300 K.
 
@@ -43,7 +44,8 @@ def arrhenius_figure(
     fitted temperature, no star, a flag in the title), `curvature_K2` with its 95% interval and
     `non_arrhenius` (in the title and an annotation), and, in a panel below, `residuals_log10_D`
     (observed minus fitted log10 D) and `loo_delta_log10_sigma300` (change of log10 sigma(300 K)
-    with that temperature left out), both aligned with `temperatures_fit_K`.
+    with that temperature left out), both aligned with `temperatures_fit_K`. `title_note` (e.g.
+    `style.SYNTHETIC_NOTE`) heads the title.
     """
     pts = _usable_points(points)
     fit = _fit_dict(fit)
@@ -67,6 +69,8 @@ def arrhenius_figure(
         for tr in _diagnostic_traces(diag):
             fig.add_trace(tr, row=2, col=1)
     _layout(fig, pts, rng, style.label(material_id, method), title, flags, diag)
+    if title_note:
+        fig.update_layout(title_text=style.titled(fig.layout.title.text, title_note), margin_t=150)
     style.legend_once(fig)
     style.export_size(fig, 900, 760 if diag else 620)
     return fig

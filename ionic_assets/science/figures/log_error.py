@@ -15,7 +15,12 @@ SYMBOLS = ["circle", "diamond", "square", "triangle-up"]
 OFFSET_WIDTH = 0.5
 
 
-def log_error_figure(bench: pd.DataFrame, colors: Mapping[str, str] | None = None) -> go.Figure:
+def log_error_figure(
+    bench: pd.DataFrame,
+    colors: Mapping[str, str] | None = None,
+    mae: pd.DataFrame | None = None,
+    title_note: str | None = None,
+) -> go.Figure:
     """Fig. 3: `log10_error` (log10 sigma_pred - log10 sigma_exp, sigma in mS/cm) per material.
 
     `bench`: `benchmark_table` rows; `colors`: method -> colour. Materials are equally spaced on
@@ -24,7 +29,9 @@ def log_error_figure(bench: pd.DataFrame, colors: Mapping[str, str] | None = Non
     each other), sized by `n_reliable`, with error bars from the prediction's 95% interval (in
     decades); the y range is set by the points and 0 (an interval leaving it is cut at the edge
     and marked with a triangle); the dashed horizontal line at 0 is perfect agreement. Materials
-    without any usable prediction keep their tick; rows with NaN sigma_pred are skipped.
+    without any usable prediction keep their tick; rows with NaN sigma_pred are skipped. With
+    `mae` (the `benchmark_mae` view) the title lists each method's MAE over all, reliable and
+    physical-Ea materials; `title_note` (e.g. `style.SYNTHETIC_NOTE`) heads the title.
     """
     colors = style.colors_for(bench, colors)
     exp_ = bench.assign(_s=style.positive(bench["sigma_exp_mS_cm"]))
@@ -62,13 +69,21 @@ def log_error_figure(bench: pd.DataFrame, colors: Mapping[str, str] | None = Non
         range=rng,
     )
     fig.update_layout(
-        title={"text": "Error of the predicted 300 K conductivity, by material"},
+        title={"text": style.titled(_title(methods, mae), title_note)},
         template="simple_white",
-        height=560,
+        height=560 + 20 * len(methods),
+        margin={"t": 90 + 20 * len(methods)},
     )
     style.legend_once(fig)
     style.export_size(fig, max(900, 60 * len(order) + 300), 600)
     return fig
+
+
+def _title(methods: list[str], mae: pd.DataFrame | None) -> str:
+    """The title, with a line per method giving its MAE (from the `benchmark_mae` view)."""
+    title = "Error of the predicted 300 K conductivity, by material"
+    lines = [(m, style.mae_text(mae, m)) for m in methods]
+    return title + "".join(f"<br><sup>{m}: {t}</sup>" for m, t in lines if t)
 
 
 def _log10(s: pd.Series) -> np.ndarray:

@@ -17,7 +17,12 @@ KEEP = [
 
 
 def method_parity_figure(
-    bench: pd.DataFrame, method_x: str, method_y: str, colors: Mapping[str, str] | None = None
+    bench: pd.DataFrame,
+    method_x: str,
+    method_y: str,
+    colors: Mapping[str, str] | None = None,
+    mae: pd.DataFrame | None = None,
+    title_note: str | None = None,
 ) -> go.Figure:
     """Fig. 2: sigma_pred(300 K) of `method_y` vs `method_x` (both log10, mS/cm).
 
@@ -27,7 +32,8 @@ def method_parity_figure(
     filled marker's size follows `n_reliable` of `method_x`, the surrounding ring's size that of
     `method_y` (the paper's half circles). Error bars are both methods' 95% intervals; y = x and
     the ±1 decade band are drawn; the title gives the mean absolute log10 difference between the
-    methods.
+    methods and, with `mae` (the `benchmark_mae` view), each one's MAE against experiment over
+    all, reliable and physical-Ea materials; `title_note` (e.g. `style.SYNTHETIC_NOTE`) heads it.
     """
     colors = style.colors_for(bench, colors)
     both = _common(bench, method_x, method_y)
@@ -60,13 +66,22 @@ def method_parity_figure(
         exponentformat="power", scaleanchor="x", scaleratio=1, constrain="domain",
     )  # fmt: skip
     fig.update_layout(
-        title={"text": f"{method_y} vs {method_x}<br><sup>{subtitle}</sup>"},
+        title={"text": style.titled(_title(method_x, method_y, subtitle, mae), title_note)},
         template="simple_white",
-        height=650,
+        height=700,
+        margin={"t": 200},
     )
     style.legend_once(fig)
-    style.export_size(fig, 900, 700)
+    style.export_size(fig, 900, 750)
     return fig
+
+
+def _title(method_x: str, method_y: str, subtitle: str, mae: pd.DataFrame | None) -> str:
+    """'<y> vs <x>', the subtitle, and a line per method with its MAE vs experiment."""
+    lines = [(m, style.mae_text(mae, m)) for m in (method_y, method_x)]
+    return f"{method_y} vs {method_x}<br><sup>{subtitle}</sup>" + "".join(
+        f"<br><sup>{m} vs experiment: {t}</sup>" for m, t in lines if t
+    )
 
 
 def _common(bench: pd.DataFrame, method_x: str, method_y: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ def msd_figure(
     threshold_A2: float = MSD_THRESHOLD_A2,
     material_id: str | None = None,
     method: str | None = None,
+    title_note: str | None = None,
 ) -> go.Figure:
     """Li mean squared displacement (Å^2) vs time lag (ps), one line per temperature (K).
 
@@ -27,6 +28,7 @@ def msd_figure(
     default) is a dashed horizontal line across the frame; the legend says which temperatures
     reached it. Both axes start at 0 and end at the data (the time lags, and the highest MSD or
     the threshold, whichever is higher), so no curve and not the threshold leave the frame.
+    `title_note` (e.g. `style.SYNTHETIC_NOTE`) heads the title.
     """
     c = curves[["temperature_K", "dt_ps", "msd_A2"]].apply(pd.to_numeric, errors="coerce")
     c = c.dropna().sort_values(["temperature_K", "dt_ps"])
@@ -66,7 +68,7 @@ def msd_figure(
     y_bottom = min(float(c["msd_A2"].min()) if len(c) else 0.0, 0.0)
     label = style.label(material_id, method)
     fig.update_layout(
-        title={"text": f"Li MSD: {label}" if label else "Li MSD"},
+        title={"text": style.titled(f"Li MSD: {label}" if label else "Li MSD", title_note)},
         template="simple_white",
         height=520,
         xaxis={"title": {"text": "Time lag Δt (ps)"}, "range": [x_min, x_max]},

@@ -16,13 +16,16 @@ PANEL_PX = 480
 
 
 def parity_figure(
-    bench: pd.DataFrame, mae: pd.DataFrame, colors: Mapping[str, str] | None = None
+    bench: pd.DataFrame,
+    mae: pd.DataFrame,
+    colors: Mapping[str, str] | None = None,
+    title_note: str | None = None,
 ) -> go.Figure:
     """Fig. 1: predicted vs experimental room-temperature conductivity, one panel per method.
 
     `bench`: `benchmark_table` rows (sigma in mS/cm, `log10_error`); `mae`: the `benchmark_mae`
-    view (method, mae_log10_sigma_all, n_materials_all, mae_log10_sigma_reliable,
-    n_materials_reliable), shown in the panel titles; `colors`: method -> colour (see
+    view (method; mae_log10_sigma_ and n_materials_ of all, reliable and physical-Ea materials),
+    shown in the panel titles; `colors`: method -> colour (see
     `style.method_colors`). Both axes are log10 sigma in mS/cm over the same range, set by the
     points of all panels (not their intervals), and every panel is square: experimental sigma on
     x, sigma_pred extrapolated to 300 K on y with its 95% interval as error bars; an interval
@@ -30,7 +33,7 @@ def parity_figure(
     `n_reliable` (temperatures whose Li MSD reached the threshold, out of `n_temperatures`); the
     dashed y = x line and a shaded ±1 order-of-magnitude band are drawn in every panel; points are
     labeled with the OBELiX `material_id` and hover shows the formula. Rows without a usable
-    sigma_pred are skipped.
+    sigma_pred are skipped. `title_note` (e.g. `style.SYNTHETIC_NOTE`) heads the title.
     """
     methods = style.methods_of(bench)
     colors = style.colors_for(bench, colors)
@@ -70,7 +73,11 @@ def parity_figure(
         fig, style.n_max(bench), PANEL_PX * rows - 70, y_top=0.55 if rows == 1 else 0.75
     )
     fig.update_layout(
-        title={"text": "Room-temperature Li-ion conductivity: MD prediction vs experiment"},
+        title={
+            "text": style.titled(
+                "Room-temperature Li-ion conductivity: MD prediction vs experiment", title_note
+            )
+        },
         template="simple_white",
         height=PANEL_PX * rows + 140,
         legend={"itemsizing": "trace", "orientation": "h", "x": 0.0, "y": -0.16 / rows},
@@ -83,17 +90,29 @@ def parity_figure(
 
 
 def _title(i: int, method: str, mae: pd.DataFrame) -> str:
-    """Panel title: the method with its MAE of log10 sigma over all plotted materials and over
-    those reliable at every temperature (from the `benchmark_mae` view)."""
+    """Panel title: the method with its MAE of log10 sigma and count over all plotted materials,
+    over those reliable at every temperature and over those with a physical Ea (the
+    `benchmark_mae` view; a view without the physical columns shows the first two)."""
     row = mae[mae["method"] == method]
     if row.empty or not int(style.numbers(row["n_materials_all"]).fillna(0).iloc[0]):
         return f"({chr(97 + i)}) {method}: no plottable material"
     r = row.iloc[0]
-    return (
+    title = (
         f"({chr(97 + i)}) {method}: MAE = {style.fmt(float(r.mae_log10_sigma_all))} "
         f"(n = {int(r.n_materials_all)})<br>all T reliable: "
         f"{style.fmt(float(r.mae_log10_sigma_reliable))} (n = {int(r.n_materials_reliable)})"
     )
+    if "mae_log10_sigma_physical" in r:
+        title += (
+            f"; physical E<sub>a</sub>: {style.fmt(_float(r.mae_log10_sigma_physical))} "
+            f"(n = {int(_float(r.n_materials_physical) or 0)})"
+        )
+    return title
+
+
+def _float(x) -> float:
+    """`x` as a float, NaN for a missing value (pandas NA, None)."""
+    return float("nan") if pd.isna(x) else float(x)
 
 
 def _method_traces(m: pd.DataFrame, method, color, bounds) -> list[go.Scatter]:

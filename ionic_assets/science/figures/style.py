@@ -284,3 +284,36 @@ def bench_customdata(df: pd.DataFrame) -> np.ndarray:
         numbers(df["sigma_pred_mS_cm"]),
     ]
     return np.stack([c.to_numpy(object) for c in cols], axis=-1)
+
+
+#: Title notes of figures drawn from data that are no benchmark result (`title_note=`).
+SYNTHETIC_NOTE = "SYNTHETIC data — not a benchmark result"
+SMOKE_NOTE = "SMOKE run data (plumbing check) — not a benchmark result"
+
+
+def titled(text: str, note: str | None) -> str:
+    """A figure title with `note` (e.g. `SYNTHETIC_NOTE`), when given, as a first line."""
+    return f'<span style="color:#b00020"><b>{note}</b></span><br>{text}' if note else text
+
+
+def mae_text(mae: pd.DataFrame | None, method: str) -> str | None:
+    """One method's MAE of log10 sigma with counts over all, reliable and physical-Ea materials
+    (a `benchmark_mae` view row), e.g. "MAE 1.23 (n = 20), reliable 0.90 (n = 5), physical Ea
+    1.10 (n = 19)"; None without a row."""
+    if mae is None or "method" not in mae:
+        return None
+    row = mae[mae["method"] == method]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    parts = []
+    for key, name in (
+        ("all", "MAE"),
+        ("reliable", "reliable"),
+        ("physical", "physical E<sub>a</sub>"),
+    ):
+        if f"mae_log10_sigma_{key}" in r:
+            value, n = (r[f"{c}_{key}"] for c in ("mae_log10_sigma", "n_materials"))
+            value = float("nan") if pd.isna(value) else float(value)
+            parts.append(f"{name} {fmt(value)} (n = {0 if pd.isna(n) else int(n)})")
+    return ", ".join(parts) or None

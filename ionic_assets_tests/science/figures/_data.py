@@ -59,6 +59,8 @@ def make_bench() -> pd.DataFrame:
                     "n_reliable": n_rel,
                     "n_temperatures": 5,
                     "Ea_eV": np.nan if p is None else 0.25 + 0.1 * n_rel,
+                    # MACE on 47i: a non-physical Ea (the arrhenius_fits flag, not recomputed)
+                    "Ea_nonphysical": (method, mid) == ("MACE", "47i"),
                 }
             )
     # the benchmark SQL orders by method, sigma_exp; shuffle to prove the figures sort themselves

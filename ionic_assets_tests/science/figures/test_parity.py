@@ -47,6 +47,8 @@ def test_parity_figure_panels_axes_reference_lines():
     dft = np.mean(np.abs([p[0] for p in PRED["DFT"].values() if p is not None]))
     assert f"DFT: MAE = {dft:.2f} (n = 5)" in titles
     assert "all T reliable: 0.75 (n = 2)" in titles  # MACE mdp and wyu
+    mace_phys = np.mean(np.abs([e for m, (e, _) in PRED["MACE"].items() if m != "47i"]))
+    assert f"physical E<sub>a</sub>: {mace_phys:.2f} (n = 6)" in titles  # 47i non-physical
 
 
 def test_parity_figure_points_sizes_errors_labels_and_nan_rows():
