@@ -1,17 +1,20 @@
 """The roster: every force model of methods.yaml whose weights are here, loaded and evaluated once.
 
 For each `mlip` method (SevenNet and CHGNet releases whose weights ship in their wheels, and MACE
-where its weights file is here), on the paper's 21 simulation cells (`batched_md.paper_cells`,
-the >= 10 A supercells the MD runs on): one energy and force evaluation per cell on the CPU,
-checked for finite energies and forces and for forces that sum to about zero (a translation-
-invariant model's net force vanishes), and timed as CPU seconds per 100 atom-steps (a step is
-one force call; the first cell is evaluated once untimed, as warm-up). A model that cannot run
-here (package missing, weights absent, an element not covered) is listed with its one line.
+where its weights file is here), on the paper's 21 cells (`--cells unit`: the OBELiX unit cells,
+near-full sites made full as the supercells asset does; `--cells supercells`: the >= 10 A
+supercells the MD runs on, `batched_md.paper_cells`): one energy and force evaluation per cell
+on the CPU, checked for finite energies and forces and for forces that sum to about zero (a
+translation-invariant model's net force vanishes), and timed as CPU seconds per 100 atom-steps
+(a step is one force call; the first cell is evaluated once untimed, as warm-up). A model that
+cannot run here (package missing, weights absent, an element not covered) is listed with its
+one line.
 
     OBELIX_DATA_DIR=../shared/obelix nice -n 10 python -m ionic_assets.benchmarks.roster \
-        --threads 2 --out data/benchmarks
+        --threads 2 --cells unit --out data/benchmarks
 
-Writes roster.json and roster.md in `--out`.
+Writes roster.json and roster.md in `--out`, anew after each model (a killed run keeps those
+done).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import numpy as np
 import torch
 
 from ionic_assets.benchmarks.batched_md import paper_cells
+from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
+from ionic_assets.lib.storage import ArtifactStore
 from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import (
     LoadedModel,
@@ -58,6 +63,20 @@ class RosterRow:
     max_net_force_eV_A: float = float("nan")
     cpu_s_per_100_atom_steps: float = float("nan")
     problem: str = ""
+
+
+def unit_cells() -> list:
+    """The paper's 21 unit cells as ASE atoms (`info["material_id"]`), ordered as the supercells
+    asset orders them (width 0: no replication)."""
+    from ionic_assets.science import obelix, structures  # pymatgen: only where cells are built
+
+    cells = []
+    for material in obelix.PAPER_MATERIAL_IDS:
+        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
+        atoms = structures.to_ase(structures.simulation_cell(unit, material, 0.0).structure)
+        atoms.info["material_id"] = material
+        cells.append(atoms)
+    return cells
 
 
 def roster_specs() -> dict[str, ModelSpec]:
@@ -146,28 +165,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", nargs="*", help="default: every mlip method")
+    parser.add_argument("--cells", choices=["unit", "supercells"], default="unit")
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cells = paper_cells(None)
+    cells = unit_cells() if args.cells == "unit" else paper_cells(None)
     specs = roster_specs()
+    meta = {
+        "command": f"python -m ionic_assets.benchmarks.roster --threads {args.threads} "
+        f"--cells {args.cells}" + (f" --methods {' '.join(args.methods)}" if args.methods else ""),
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": args.threads,
+        "torch": importlib.metadata.version("torch"),
+        "cells": f"{len(cells)} {args.cells} cells, {sum(len(c) for c in cells)} atoms",
+    }
+    store = ArtifactStore(args.out)  # writes each file in one piece
     rows = []
     for method in args.methods or list(specs):
         print(f"[roster] {method}", flush=True)
         rows.append(evaluate(method, specs[method], cells))
-    meta = {
-        "command": "python -m ionic_assets.benchmarks.roster --threads "
-        f"{args.threads}" + (f" --methods {' '.join(args.methods)}" if args.methods else ""),
-        "cpu": platform.processor() or platform.machine(),
-        "torch_threads": args.threads,
-        "torch": importlib.metadata.version("torch"),
-        "cells": f"{len(cells)} cells, {sum(len(c) for c in cells)} atoms",
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "roster.json").write_text(
-        json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=1)
-    )
-    (args.out / "roster.md").write_text(markdown(rows, meta))
+        report = json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=1)
+        store.write_bytes("roster.json", report.encode())
+        store.write_bytes("roster.md", markdown(rows, meta).encode())
     print(markdown(rows, meta))
 
 

@@ -9,7 +9,6 @@ import pytest
 from ionic_assets.benchmarks import roster
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
-from ionic_assets.science import obelix, structures
 from ionic_assets.science.forcefields import ModelSpec
 
 OFFLINE_ROSTER = [
@@ -21,14 +20,7 @@ OFFLINE_ROSTER = [
 
 @pytest.fixture(scope="module")
 def paper_unit_cells():
-    cells = []
-    for material in obelix.PAPER_MATERIAL_IDS:
-        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
-        # Width 0: the unit cell itself, its near-full sites made full as the supercells asset does.
-        atoms = structures.to_ase(structures.simulation_cell(unit, material, 0.0).structure)
-        atoms.info["material_id"] = material
-        cells.append(atoms)
-    return cells
+    return roster.unit_cells()
 
 
 def test_the_roster_has_every_offline_release():
@@ -58,6 +50,9 @@ def test_roster_model_evaluates_the_paper_cells(method, paper_unit_cells, record
     assert row.n_elements >= 89  # every element of the 21 cells and more
     assert 0 < row.cpu_s_per_100_atom_steps < 60
     record_property("cpu_s_per_100_atom_steps", row.cpu_s_per_100_atom_steps)
+    # The README's row names these weights and this model size.
+    readme = readme_roster_rows()[method]
+    assert row.weights_sha256[:12] in readme and f"{row.n_parameters:,}" in readme
 
 
 @pytest.mark.slow
@@ -98,3 +93,15 @@ def test_a_model_whose_elements_miss_a_cell_is_not_run(paper_unit_cells, tmp_pat
     path = write_random_mace_model(tmp_path / "li_only.model", [3], architecture="small")
     row = roster.evaluate("li-only", ModelSpec("mace", path=str(path)), paper_unit_cells[:1])
     assert "does not cover element(s)" in row.problem and np.isnan(row.cpu_s_per_100_atom_steps)
+
+
+def readme_roster_rows() -> dict[str, str]:
+    """The README's force-model table rows by method name."""
+    text = (settings.PROJECT_ROOT / "README.md").read_text()
+    section = text.split("\n## The force models\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {row.split("`")[1]: row for row in rows}
+
+
+def test_the_readme_lists_every_force_model():
+    assert set(readme_roster_rows()) == set(roster.roster_specs())
