@@ -5,6 +5,7 @@ import dagster as dg
 from ionic_assets.cli.runner import feeds, load_definitions, plan_stages
 from ionic_assets.defs.materials.partitions import material_partitions, simulation_partitions
 from ionic_assets.lib.metadata import ON_DEMAND_TAG
+from ionic_assets.lib.methods import load_methods
 
 
 def _keys(stages):
@@ -13,8 +14,8 @@ def _keys(stages):
 
 def test_stages_of_the_platforms_graph():
     graph = load_definitions().resolve_asset_graph()
-    selection = dg.AssetSelection.all() - dg.AssetSelection.groups("mace_mpa_0", "sevenn_0")
-    selection -= dg.AssetSelection.groups("dft_vasp", "dft_cp2k")
+    others = [m.key for m in load_methods().values() if m.name != "chgnet"]
+    selection = dg.AssetSelection.all() - dg.AssetSelection.groups(*others)
     selection -= dg.AssetSelection.tag(ON_DEMAND_TAG, "true")
     stages = plan_stages(graph, selection.resolve(graph))
     assert _keys(stages) == [
