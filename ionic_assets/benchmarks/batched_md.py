@@ -80,20 +80,26 @@ GPU_HOWTO = (
 )
 
 
-def paper_cells(cells_file: Path | None) -> list:
-    """The paper's 21 simulation cells as ASE atoms (`info["material_id"]`), from `cells_file`
-    when it exists, else built (and written to `cells_file` when given)."""
-    if cells_file and cells_file.exists():
-        return ase.io.read(cells_file, index=":")
+def build_paper_cells(min_width_A: float) -> list:
+    """The paper's 21 simulation cells of width >= `min_width_A` (0: the unit cells), built and
+    ordered as the supercells asset builds them, as ASE atoms (`info["material_id"]`)."""
     from ionic_assets.science import obelix, structures  # pymatgen: only where cells are built
 
-    min_width_A = load_protocol("paper").min_cell_width_A
     cells = []
     for material in obelix.PAPER_MATERIAL_IDS:
         unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
         atoms = structures.to_ase(structures.simulation_cell(unit, material, min_width_A).structure)
         atoms.info["material_id"] = material
         cells.append(atoms)
+    return cells
+
+
+def paper_cells(cells_file: Path | None) -> list:
+    """The paper's 21 simulation cells as ASE atoms (`info["material_id"]`), from `cells_file`
+    when it exists, else built (and written to `cells_file` when given)."""
+    if cells_file and cells_file.exists():
+        return ase.io.read(cells_file, index=":")
+    cells = build_paper_cells(load_protocol("paper").min_cell_width_A)
     if cells_file:
         ase.io.write(cells_file, cells, format="extxyz")
     return cells

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ionic_assets.benchmarks.batched_md import paper_cells
-from ionic_assets.lib import settings
+from ionic_assets.benchmarks.batched_md import build_paper_cells, paper_cells
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.storage import ArtifactStore
 from ionic_assets.science.errors import InputError
@@ -63,20 +62,6 @@ class RosterRow:
     max_net_force_eV_A: float = float("nan")
     cpu_s_per_100_atom_steps: float = float("nan")
     problem: str = ""
-
-
-def unit_cells() -> list:
-    """The paper's 21 unit cells as ASE atoms (`info["material_id"]`), ordered as the supercells
-    asset orders them (width 0: no replication)."""
-    from ionic_assets.science import obelix, structures  # pymatgen: only where cells are built
-
-    cells = []
-    for material in obelix.PAPER_MATERIAL_IDS:
-        unit = obelix.read_structure(settings.OBELIX_DATA_DIR.value(), material)
-        atoms = structures.to_ase(structures.simulation_cell(unit, material, 0.0).structure)
-        atoms.info["material_id"] = material
-        cells.append(atoms)
-    return cells
 
 
 def roster_specs() -> dict[str, ModelSpec]:
@@ -169,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cells = unit_cells() if args.cells == "unit" else paper_cells(None)
+    cells = build_paper_cells(0.0) if args.cells == "unit" else paper_cells(None)
     specs = roster_specs()
     meta = {
         "command": f"python -m ionic_assets.benchmarks.roster --threads {args.threads} "
