@@ -44,10 +44,14 @@ if (( want_test )); then
     command -v cp2k >/dev/null || missing+=(cp2k cp2k-data)
     # The warehouse tests' throwaway DuckLake catalog server (ionic_assets_tests/pg_local.py).
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+    # The tests' Kubernetes control plane (ionic_assets_tests/k8s_local.py): etcd, and the
+    # Kubernetes servers built once from Debian's source package (build_kubernetes.sh).
+    command -v etcd >/dev/null || missing+=(etcd-server)
     if (( ${#missing[@]} )); then
         echo "[install] Debian packages: ${missing[*]}"
         if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
         $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    bash deploy/local/build_kubernetes.sh
 fi
 echo "[install] .venv ready"

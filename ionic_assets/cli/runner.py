@@ -21,8 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.storage.tags import get_multidimensional_partition_tag
+from dagster_k8s import K8sRunLauncher
 
 from ionic_assets.defs import scheduling
+from ionic_assets.defs.executor import executor_choice
 from ionic_assets.defs.materials.partitions import (
     add_partition_keys,
     material_partitions,
@@ -253,9 +258,12 @@ class BenchmarkRun:
                 self._report_warnings()
 
     def _execute(self, keys: list[dg.AssetKey], where: str, target: dict):
-        """One in-process run of `keys` for the partition or range in `target`."""
+        """One run of `keys` for the partition or range in `target`: in-process, or with the k8s
+        executor each step a Kubernetes Job (`_execute_on_cluster`)."""
         self._events, self._partition = StepEvents(), where
         tags = {"ionic-assets/launched-by": "cli", **target.pop("tags", {})}
+        if executor_choice() == "k8s":
+            return self._execute_on_cluster(keys, tags, target.get("partition_key"))
         return self._job(frozenset(keys)).execute_in_process(
             run_config=self._run_config(frozenset(keys)),
             instance=self.instance,
@@ -263,6 +271,37 @@ class BenchmarkRun:
             tags=tags,
             **target,
         )
+
+    def _execute_on_cluster(self, keys: list[dg.AssetKey], tags: dict, partition):
+        """The run through the definitions' own executor (`k8s`): the run worker is this
+        process, each step a Job whose pod loads the definitions from their module (their
+        implicit asset job, its assets named by `asset_selection`). Its events
+        come from the instance afterwards (the steps log there, not to this process)."""
+        if not isinstance(self.instance.run_launcher, K8sRunLauncher):
+            raise InputError(
+                "IONIC_ASSETS_EXECUTOR=k8s: the instance's run launcher must be dagster-k8s's "
+                "K8sRunLauncher (in $DAGSTER_HOME/dagster.yaml, as the Helm chart writes it): "
+                f"it is {type(self.instance.run_launcher).__name__}"
+            )
+        if partition is not None:
+            tags.update(partition_tags(partition))
+        job = ReconstructableRepository.for_module(
+            "ionic_assets.definitions", "defs"
+        ).get_reconstructable_job(IMPLICIT_ASSET_JOB_NAME)
+        self._job(frozenset(keys))  # what its run config needs
+        resources = self._run_config(frozenset(keys)).get("resources")
+        result = dg.execute_job(
+            job, self.instance, run_config={"resources": resources} if resources else None,
+            tags=tags, asset_selection=keys,
+        )  # fmt: skip
+        for entry in self.instance.all_logs(result.run_id):
+            if entry.dagster_event is not None:
+                self._on_event(entry.dagster_event, entry.timestamp)
+            elif entry.level >= logging.WARNING and entry.step_key in self._events.started:
+                self._warn(
+                    f"{label(_asset_of(entry.step_key), self._partition)}: {entry.user_message}"
+                )
+        return result
 
     def _report_warnings(self) -> None:
         for line in self._events.warnings:
@@ -343,6 +382,15 @@ class BenchmarkRun:
             self._report(f"{outcome.label}: skipped, {outcome.message}")
         else:
             self._report(f"{outcome.label}: done ({outcome.wall_time_s:.1f} s)")
+
+
+def partition_tags(partition) -> dict[str, str]:
+    """The run tags of a partition key, one per dimension too, as the UI's launches have them."""
+    tags = {"dagster/partition": str(partition)}
+    if isinstance(partition, dg.MultiPartitionKey):
+        for dimension, key in partition.keys_by_dimension.items():
+            tags[get_multidimensional_partition_tag(dimension)] = key
+    return tags
 
 
 def _python_logger(on_record: Callable[[logging.LogRecord], None]) -> logging.Logger:

@@ -21,18 +21,23 @@ warning is logged on the step. Everything else is dagster-k8s's: the executor is
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import dagster as dg
 import dagster_k8s
+from dagster._core.events import DagsterEventType
 from dagster._core.executor.step_delegating import StepDelegatingExecutor
+from dagster._core.executor.step_delegating.step_handler.base import CheckStepHealthResult
 from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster_k8s import k8s_job_executor
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
+from ionic_assets.lib import settings
 from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags, supercell_atoms
+from ionic_assets.lib.k8s_health import lost_pod_reason, unschedulable_reason
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.simulation import SimulationSettings
 from ionic_assets.science.dft.sizing import dft_resources
@@ -171,6 +176,25 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
             K8sContainerContext(run_k8s_config=per_op)
         )
 
+    def check_step_health(self, step_handler_context) -> CheckStepHealthResult:
+        """dagster-k8s's check (the Job failed), then the two it misses (lib/k8s_health.py): the
+        step's pod lost after the step started, and a pod that no node takes."""
+        result = super().check_step_health(step_handler_context)
+        if not result.is_healthy:
+            return result
+        namespace = self._get_container_context(step_handler_context).namespace
+        job_name = self._get_k8s_step_job_name(step_handler_context)
+        job = self._api_client.batch_api.read_namespaced_job_status(job_name, namespace)
+        pods = self._api_client.core_api.list_namespaced_pod(
+            namespace, label_selector=f"job-name={job_name}"
+        ).items
+        reason = lost_pod_reason(job, _step_running(step_handler_context)) or (
+            unschedulable_reason(
+                job, pods, settings.K8S_PENDING_TIMEOUT.value(), dt.datetime.now(dt.UTC)
+            )
+        )
+        return CheckStepHealthResult.unhealthy(reason) if reason else result
+
     def launch_step(self, step_handler_context):
         size = self.pod_size(step_handler_context)
         if size is not None:
@@ -178,6 +202,30 @@ class PartitionSizedK8sStepHandler(K8sStepHandler):
             log = step_handler_context.get_step_context(step_key).log
             (log.warning if size.fallback else log.info)(size.message)
         yield from super().launch_step(step_handler_context)
+
+
+#: A step's lifecycle events: the last one says whether the step is still running.
+STEP_LIFECYCLE = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_RESTARTED,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+    DagsterEventType.STEP_SKIPPED,
+}
+STARTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED}
+
+
+def _step_running(step_handler_context) -> bool:
+    """True when the event log's last lifecycle event of the step is its (re)start."""
+    step_key = step_handler_context.execute_step_args.step_keys_to_execute[0]
+    records = step_handler_context.instance.get_records_for_run(
+        step_handler_context.dagster_run.run_id, of_type=STEP_LIFECYCLE
+    ).records
+    mine = [
+        r.event_log_entry.dagster_event for r in records if r.event_log_entry.step_key == step_key
+    ]
+    return bool(mine) and mine[-1].event_type in STARTS
 
 
 # What this module relies on inside dagster-k8s (pinned to 0.29 in pyproject.toml), not public

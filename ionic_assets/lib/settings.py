@@ -175,6 +175,12 @@ K8S_NAMESPACE = Variable(
     "IONIC_ASSETS_K8S_NAMESPACE", "namespace of the step Jobs", str, unit="name",
     shown_default="the run launcher's",
 )  # fmt: skip
+K8S_PENDING_TIMEOUT = Variable(
+    "IONIC_ASSETS_K8S_PENDING_TIMEOUT_S",
+    "a step pod that no node can take (unschedulable) fails its step after this long, with the "
+    "scheduler's reason",
+    _seconds, 600.0, "s",
+)  # fmt: skip
 #: Where the step pods of each pool (lib/k8s.py) are scheduled unless the deployment says.
 POOL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("gpu", "node_selector"): {"ionic-assets/pool": "gpu"},
@@ -302,7 +308,8 @@ BROWSER_PATH = Variable(
 
 VARIABLES: tuple[Variable, ...] = (
     HOME, STORAGE_URL, OBELIX_DATA_DIR, DAGSTER_HOME, PROTOCOL, METHODS_FILE, PROTOCOLS_FILE,
-    EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, *POOL_SETTINGS.values(),
+    EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, K8S_PENDING_TIMEOUT,
+    *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
     WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, WAREHOUSE_RECONNECT, *S3_CREDENTIALS.values(),
     FIGURE_PNG, PNG_TIMEOUT, MD_ENGINE, MD_PARTITIONS_PER_RUN, STEP_RETRIES, STEP_RETRY_DELAY,
