@@ -128,7 +128,10 @@ def change(initial: Atoms, final: Atoms) -> dict:
 
 def unrelaxed(atoms: Atoms) -> Relaxation:
     """Mode "none": the cell passes through as it is, recorded as such."""
-    return Relaxation(atoms.copy(), "none", True, 0, None, None, None, change(atoms, atoms), "none")
+    return Relaxation(
+        atoms.copy(), "none", True, 0, None, None, None, change(atoms, atoms), "none",
+        settings={"mode": "none"},
+    )  # fmt: skip
 
 
 def relax_cells(
