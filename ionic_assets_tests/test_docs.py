@@ -35,6 +35,7 @@ def protocol_row(p: Protocol) -> str:
         f"{p.min_cell_width_A:g}",
         str(p.replicas),
         "yes" if p.adaptive else "no",
+        p.relax.mode,
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -18,12 +18,14 @@ from ionic_assets.science import figures, protocols
 
 def title_note(conn, where: str = "TRUE", params: list | None = None) -> str | None:
     """The figures' `title_note` for the trajectories `md_trajectories` holds under `where`:
-    `figures.SMOKE_NOTE` when any of them ran the smoke protocol (`protocols.SMOKE`), else None."""
+    `figures.SMOKE_NOTE` when any of them ran the smoke protocol (`protocols.SMOKE`) or its
+    relaxed twin, else None."""
     ensure_tables(conn)
     ran = conn.execute(
         f"SELECT DISTINCT protocol FROM md_trajectories WHERE {where}", params or []
     ).fetchall()
-    return figures.SMOKE_NOTE if any(p == protocols.SMOKE for (p,) in ran) else None
+    smoke = any(protocols.unrelaxed_twin(p) == protocols.SMOKE for (p,) in ran)
+    return figures.SMOKE_NOTE if smoke else None
 
 
 def publish_figures(

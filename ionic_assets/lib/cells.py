@@ -1,4 +1,5 @@
-"""The stored simulation cell of a material: what the `supercells` asset wrote, read back.
+"""The stored simulation cell of a material: what the `supercells` asset wrote, read back, and
+the cell a method's MD starts from when its protocol relaxes (what `relaxed_cells` wrote).
 
 MD (`defs/simulation`) and DFT pod sizing (`lib/k8s.py`) both read the cell from here, so the
 cell simulated and the cell a pod is sized for are the same object: built once by
@@ -38,3 +39,39 @@ def stored_cell(
     row = stored_row(warehouse, material, min_width_A)
     cell = Structure.from_str(row["supercell_cif"], fmt="cif")
     return structures.Supercell(cell, tuple(row["replication"]), tuple(row["widths_A"]))
+
+
+def stored_relaxation(warehouse: Warehouse, method: str, material: str, protocol: str):
+    """The relaxed_cells row of `method`'s cell of `material` under `protocol`."""
+    rows = warehouse.run(
+        lambda conn: read_rows(
+            conn, "relaxed_cells", "method = ? AND material_id = ? AND protocol = ?",
+            [method, material, protocol],
+        ),
+        read_only=True,
+    )  # fmt: skip
+    if rows.empty:
+        raise InputError(
+            f"material {material}: no relaxed cell of method {method} for protocol {protocol} "
+            "yet (materialize its relaxed_cells with the same protocol first)"
+        )
+    return rows.iloc[-1]
+
+
+def relaxed_cell(
+    warehouse: Warehouse, method: str, material: str, protocol: str, min_width_A: float
+) -> tuple[structures.Supercell, dict]:
+    """The cell `method`'s MD starts from under a relaxing `protocol`: the stored supercell's
+    replication with the relaxed structure, and what names the relaxation (for provenance)."""
+    cell = stored_cell(warehouse, material, min_width_A)
+    row = stored_relaxation(warehouse, method, material, protocol)
+    structure = Structure.from_str(row["relaxed_cif"], fmt="cif")
+    relaxation = {
+        "table": "relaxed_cells",
+        "key": {"method": method, "material_id": material, "protocol": protocol},
+        "checksum": row["checksum"],
+        "mode": row["mode"],
+        "converged": bool(row["converged"]),
+        "volume_change_frac": float(row["volume_change_frac"]),
+    }
+    return structures.Supercell(structure, cell.replication, cell.widths_A), relaxation

@@ -84,6 +84,14 @@ class Method:
         """Whether its MD can run batched with torch-sim (its package ships a wrapper)."""
         return self.kind == "mlip" and self.engine in BATCHABLE_FAMILIES
 
+    def relax(self, relax: protocols.Relax) -> protocols.Relax:
+        """The protocol's relaxation before MD as this method runs it: an ML potential as the
+        protocol says; a DFT method with its own engine only when it sets `relax_with_dft: true`
+        (a DFT relaxation costs hours), else mode "none"."""
+        if self.kind == "dft" and not self.settings.get("relax_with_dft", False):
+            return dataclasses.replace(relax, mode="none")
+        return relax
+
     def imported(self, material_id: str, temperature_K: float) -> ImportedTrajectory:
         """The registered trajectory of a partition; InputError if there is none."""
         for entry in self.trajectories:
@@ -115,7 +123,7 @@ def load_methods(path: Path | None = None) -> dict[str, Method]:
 #: The keys a method of each kind may have, besides kind, description and resources.
 KIND_KEYS = {
     "mlip": {"model"},
-    "dft": {"engine", "settings", "cadence"},
+    "dft": {"engine", "settings", "cadence", "relax_with_dft"},
     "imported": {"trajectories"},
 }
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
@@ -173,6 +181,10 @@ def _check_dft(name: str, entry: dict) -> None:
         dft.check_settings(entry["engine"], entry.get("settings"))
     except (InputError, TypeError) as exc:
         raise InputError(f"method {name}: settings: {exc}") from None
+    if not isinstance(entry.get("relax_with_dft", False), bool):
+        raise InputError(
+            f"method {name}: relax_with_dft must be true or false, not {entry['relax_with_dft']!r}"
+        )
     cadence = entry.get("cadence", {})
     if not isinstance(cadence, dict) or set(cadence) - set(protocols.CADENCE_FIELDS):
         raise InputError(

@@ -107,6 +107,46 @@ class SupercellRow(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RelaxedCellRow(Record):
+    """The cell one method's MD starts from under one protocol: the supercell relaxed with the
+    method's force model (`science.relax`), or passed through unchanged for relax mode "none".
+    `checksum` (SHA-256 of `relaxed_cif`) is what md_trajectories' provenance names."""
+
+    TABLE: ClassVar[str] = "relaxed_cells"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "protocol")
+
+    method: str
+    material_id: str
+    protocol: str
+    min_width_A: float
+    #: "none", "positions" or "cell" (the protocol's relax.mode, or "none" for a DFT method
+    #: without relax_with_dft).
+    mode: str
+    converged: bool
+    n_steps: int
+    n_atoms: int
+    energy_initial_eV: float | None = None
+    energy_final_eV: float | None = None
+    energy_drop_eV_per_atom: float | None = None
+    max_force_eV_A: float | None = None
+    max_displacement_A: float
+    max_li_displacement_A: float
+    volume_initial_A3: float
+    volume_A3: float
+    volume_change_frac: float
+    #: a, b, c as fractions (x/x0 - 1), alpha, beta, gamma in degrees (x - x0).
+    lattice_change: dict
+    #: "ase", "torch-sim" or "none".
+    engine: str
+    wall_time_s: float | None = None
+    #: The force model's identity and the relaxation's settings (mode, fmax_eV_A, max_steps,
+    #: optimizer, cell filter), the engine choice, package versions.
+    provenance: dict
+    relaxed_cif: str
+    checksum: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MDTrajectoryRow(Record):
     """One trajectory: where it is, the cell, the analysis windows, its cost (Table 1) and the
     provenance (model identity, protocol, seed, package versions, the MD result)."""
@@ -327,6 +367,7 @@ class BenchmarkRow(Record):
 RECORDS: tuple[type[Record], ...] = (
     ObelixSubsetRow,
     SupercellRow,
+    RelaxedCellRow,
     MDTrajectoryRow,
     DiffusionRow,
     ArrheniusRow,

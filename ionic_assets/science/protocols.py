@@ -53,6 +53,37 @@ class Guards:
     temperature_window_steps: int
 
 
+#: What a relaxation before MD moves: nothing (the paper), the atoms, or atoms and cell.
+RELAX_MODES = ("none", "positions", "cell")
+
+
+@dataclass(frozen=True)
+class Relax:
+    """The relaxation of the simulation cell before MD, with the method's own force model
+    (`science.relax`): FIRE on the positions, or on positions and cell through ASE's
+    FrechetCellFilter (torch-sim's Frechet cell filter when batched).
+
+    Attributes:
+        mode: "none" (the cell as built, the paper's protocol), "positions" or "cell".
+        fmax_eV_A: converged when every atomic force (and, with the cell, every component of
+            the filter's cell force) is below this, eV/Å.
+        max_steps: FIRE steps at most; an unconverged relaxation is kept and flagged.
+        max_volume_change_frac: the `relaxation_moderate` check fails when |V/V0 - 1| exceeds
+            this (the cell moved far from experiment).
+        max_li_displacement_A: ... or when a Li atom moved further than this, Å.
+    """
+
+    mode: str = "none"
+    fmax_eV_A: float = 0.05
+    max_steps: int = 300
+    max_volume_change_frac: float = 0.05
+    max_li_displacement_A: float = 1.0
+
+    @property
+    def relaxes(self) -> bool:
+        return self.mode != "none"
+
+
 @dataclass(frozen=True)
 class Protocol:
     """How one MD trajectory is produced.
@@ -70,6 +101,7 @@ class Protocol:
         progress_interval_steps: the progress callback is called every this many steps.
         min_cell_width_A: supercells are grown until every perpendicular width is >= this.
         guards: see `Guards`.
+        relax: the relaxation before MD (`Relax`); none by default, as in the paper.
         replicas: independent trajectories per (material, temperature), differing only in the
             seed of their initial velocities (seed + r for replica r); 1 by default.
         adaptive: the adaptive stopping rule's fields (`science.md.adaptive.AdaptiveRule`), or
@@ -88,6 +120,7 @@ class Protocol:
     min_cell_width_A: float
     guards: Guards
     diffusion_fit_start_ps: float = 3.0
+    relax: Relax = field(default_factory=Relax)
     replicas: int = 1
     adaptive: dict | None = None
     description: str = ""
@@ -119,6 +152,29 @@ class Protocol:
 #: The name of the smoke protocol in config/protocols.yaml: a short plumbing check, whose results
 #: are no benchmark (its figures say so, `figures.SMOKE_NOTE`).
 SMOKE = "smoke"
+#: A protocol's relaxed twin is named `<name>` + this, and differs from it only in `relax`.
+RELAXED_SUFFIX = "-relaxed"
+
+
+def relaxed_twin(name: str) -> str:
+    """The name of the protocol that is `name` with a relaxation before MD (`paper` ->
+    `paper-relaxed`); the twin of a relaxed protocol is itself."""
+    return name if name.endswith(RELAXED_SUFFIX) else name + RELAXED_SUFFIX
+
+
+def unrelaxed_twin(name: str) -> str:
+    """The name of the protocol that is `name` without its relaxation (`paper-relaxed` ->
+    `paper`); the twin of an unrelaxed protocol is itself."""
+    return name.removesuffix(RELAXED_SUFFIX)
+
+
+def differ_only_in_relax(a: Protocol, b: Protocol) -> bool:
+    """Whether two protocols are twins: equal in every field but `name`, `description` and
+    `relax` (what makes a paired comparison of their results a test of the relaxation alone)."""
+    same = {"name": "", "description": "", "relax": Relax()}
+    return replace(a, **same) == replace(b, **same)
+
+
 #: The longest time step accepted, fs: Li moves too fast for more (the paper uses 2 fs).
 MAX_TIMESTEP_FS = 10.0
 #: Parameters of each supported thermostat (``*_fs`` in femtoseconds) and whether whole numbers.
@@ -165,6 +221,7 @@ def _validate(p: Protocol) -> None:
     # A deviation of 1 or more (a running mean at twice the target) effectively turns it off.
     _check(where, "max_temperature_deviation", g.max_temperature_deviation, 0, "fraction")
     _check(where, "replicas", p.replicas, 0, "count", whole=True)
+    _validate_relax(where, p.relax)
     if not math.isclose(p.n_steps * p.timestep_fs, p.duration_ps * 1000):
         raise InputError(f"{where}: duration_ps is not a whole number of time steps")
     if p.frame_interval_steps > p.n_steps:
@@ -189,6 +246,17 @@ def _validate(p: Protocol) -> None:
             f"({p.duration_ps:g} ps), got {rule.min_duration_ps:g}"
         )
     _validate_thermostat(where, p.thermostat)
+
+
+def _validate_relax(where: str, relax: Relax) -> None:
+    if relax.mode not in RELAX_MODES:
+        raise InputError(
+            f"{where}: relax.mode must be one of {', '.join(RELAX_MODES)}, got {relax.mode!r}"
+        )
+    _check(where, "relax.fmax_eV_A", relax.fmax_eV_A, 0, "eV/Å")
+    _check(where, "relax.max_steps", relax.max_steps, 0, "steps", whole=True)
+    _check(where, "relax.max_volume_change_frac", relax.max_volume_change_frac, 0, "fraction")
+    _check(where, "relax.max_li_displacement_A", relax.max_li_displacement_A, 0, "Å")
 
 
 def _validate_thermostat(where: str, thermostat: Thermostat) -> None:
@@ -233,10 +301,14 @@ def protocol_from_dict(name: str, config: dict) -> Protocol:
     try:
         thermostat = config.pop("thermostat")
         guards = config.pop("guards")
+        relax = config.pop("relax", {})
+        if not isinstance(relax, dict):
+            raise InputError(f"protocol {name!r}: relax must be a map of settings, not {relax!r}")
         return Protocol(
             name=name,
             thermostat=Thermostat(thermostat["class"], dict(thermostat.get("params", {}))),
             guards=Guards(**guards),
+            relax=Relax(**relax),
             **config,
         )
     except (KeyError, TypeError) as exc:

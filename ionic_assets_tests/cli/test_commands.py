@@ -107,8 +107,8 @@ def test_run_refuses_unknown_method(instance, capsys):
 RUN = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd"]
 RUN += ["--temperatures", "1000"]
 STAGES = (
-    "obelix_subset", "supercells", "chgnet/md_trajectories", "chgnet/diffusion_estimates",
-    "chgnet/arrhenius_fits", "benchmark_table",
+    "obelix_subset", "supercells", "chgnet/relaxed_cells", "chgnet/md_trajectories",
+    "chgnet/diffusion_estimates", "chgnet/arrhenius_fits", "benchmark_table",
 )  # fmt: skip
 NO_NOISE = ("Traceback", "Stack Trace", "Telemetry", "UserWarning", "requires_grad", "DEBUG")
 
@@ -149,8 +149,9 @@ def test_run_prints_a_line_per_stage_progress_and_a_summary(smoke_run):
     lines = smoke_run.out.splitlines()
     done = [line for line in lines if re.fullmatch(r"\S+( \S+)?: done \(\d+\.\d s\)", line)]
     assert [line.split(":")[0] for line in done] == [
-        "obelix_subset", "supercells gvd", "chgnet/md_trajectories gvd|1000",
-        "chgnet/diffusion_estimates gvd|1000", "chgnet/arrhenius_fits gvd", "benchmark_table",
+        "obelix_subset", "supercells gvd", "chgnet/relaxed_cells gvd",
+        "chgnet/md_trajectories gvd|1000", "chgnet/diffusion_estimates gvd|1000",
+        "chgnet/arrhenius_fits gvd", "benchmark_table",
     ]  # fmt: skip
     # The MD step's first line says which engine runs it and why, then the progress.
     engine, *progress = [line for line in lines if line.startswith("  chgnet/md_trajectories ")]

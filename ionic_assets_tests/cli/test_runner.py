@@ -20,7 +20,7 @@ def test_stages_of_the_platforms_graph():
     stages = plan_stages(graph, selection.resolve(graph))
     assert _keys(stages) == [
         ["obelix_subset"],
-        ["supercells"],
+        ["supercells", "chgnet/relaxed_cells"],
         ["chgnet/md_trajectories", "chgnet/diffusion_estimates"],
         ["chgnet/arrhenius_fits"],
         ["benchmark_table"],
@@ -38,6 +38,7 @@ def test_a_batchable_models_md_is_a_stage_of_its_own_with_many_partitions_per_ru
     stages = plan_stages(graph, selection.resolve(graph))
     per_run = [s.partitions_per_run for s in stages]
     assert list(zip(_keys(stages), per_run, strict=True)) == [
+        (["chgnet/relaxed_cells", "sevenn_0/relaxed_cells"], 1),
         (["chgnet/md_trajectories"], 1),
         (["sevenn_0/md_trajectories"], 7),
         (["chgnet/diffusion_estimates", "sevenn_0/diffusion_estimates"], 1),

@@ -29,7 +29,15 @@ def test_each_method_has_its_own_chain(home, method):
     graph = load_definitions().resolve_asset_graph()
     key = method.replace("-", "_")
     md, diffusion, arrhenius = (graph.get(dg.AssetKey([key, name])) for name in CHAIN)
-    assert md.parent_keys == {dg.AssetKey("supercells")}
+    if load_methods()[method].kind == "imported":
+        assert md.parent_keys == {dg.AssetKey("supercells")}
+    else:  # the cell the MD starts from, relaxed as the protocol says
+        relaxed = graph.get(dg.AssetKey([key, "relaxed_cells"]))
+        assert md.parent_keys == {relaxed.key}
+        assert relaxed.parent_keys == {dg.AssetKey("supercells")}
+        assert relaxed.partitions_def == material_partitions and relaxed.group_name == key
+        for check in ("relaxation_converged", "relaxation_moderate"):
+            assert dg.AssetCheckKey(relaxed.key, check) in relaxed.check_keys
     assert diffusion.parent_keys == {md.key}
     assert arrhenius.parent_keys == {diffusion.key}
     assert arrhenius.key in graph.get(dg.AssetKey("benchmark_table")).parent_keys

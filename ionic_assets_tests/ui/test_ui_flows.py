@@ -321,6 +321,7 @@ def test_4_lineage_with_descriptions_owners_kinds_and_metadata(platform, page):
     chain = [
         dg.AssetKey("obelix_subset"),
         dg.AssetKey("supercells"),
+        dg.AssetKey([METHOD, "relaxed_cells"]),
         dg.AssetKey([METHOD, "md_trajectories"]),
         dg.AssetKey([METHOD, "diffusion_estimates"]),
         dg.AssetKey([METHOD, "arrhenius_fits"]),

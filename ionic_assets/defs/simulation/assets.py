@@ -33,7 +33,7 @@ from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
 from ionic_assets.defs.resources import SimulationResource, WarehouseResource
 from ionic_assets.lib import settings
-from ionic_assets.lib.cells import stored_cell
+from ionic_assets.lib.cells import relaxed_cell, stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
 from ionic_assets.lib.methods import Method, dft_installation, load_methods
@@ -170,8 +170,7 @@ def _run(context, method: Method, simulation, protocol, jobs: list[_Job]) -> tup
 def _jobs(method, simulation, warehouse, protocol, key, width_A, open_files) -> list[_Job]:
     """The partition's trajectories (one per seed replica), their files opened in `open_files`."""
     material, T = key
-    min_width_A = protocol.min_cell_width_A if width_A is None else width_A
-    cell = stored_cell(warehouse, material, min_width_A)
+    cell, relaxation = start_cell(method, warehouse, protocol, material, width_A)
     store = warehouse.artifacts()
     jobs = []
     for replica in range(n_replicas(method, protocol)):
@@ -187,6 +186,7 @@ def _jobs(method, simulation, warehouse, protocol, key, width_A, open_files) -> 
             "protocol": protocol.name,
             "seed": seed,
             "replication": list(cell.replication),
+            "relaxation": relaxation,
             "packages": package_versions(),
         }
         label = f"{material} {T:g} K" + (f" r{replica}" if replica else "")
@@ -195,6 +195,21 @@ def _jobs(method, simulation, warehouse, protocol, key, width_A, open_files) -> 
         )
         jobs.append(_Job(key, cell, store.url(rel), files, system))
     return jobs
+
+
+def start_cell(method: Method, warehouse, protocol, material: str, width_A: float | None):
+    """The cell the partition's MD starts from and what names its relaxation: the method's
+    relaxed cell (`<method>/relaxed_cells`) when the protocol relaxes, else the stored supercell
+    (`{"mode": "none"}`). `width_A`: a cell of another width (the size check), unrelaxed."""
+    if not method.relax(protocol.relax).relaxes:
+        min_width_A = protocol.min_cell_width_A if width_A is None else width_A
+        return stored_cell(warehouse, material, min_width_A), {"mode": "none"}
+    if width_A is not None:
+        raise InputError(
+            f"material {material}: a size check of the relaxing protocol {protocol.name} is not "
+            "supported (only the protocol's own cell is relaxed); use its unrelaxed twin"
+        )
+    return relaxed_cell(warehouse, method.name, material, protocol.name, protocol.min_cell_width_A)
 
 
 def _run_dft(context, method: Method, protocol, job: _Job) -> Outcome:
@@ -333,13 +348,20 @@ def import_registered(
     return row, metadata
 
 
+def relaxed_cells_key(method: Method) -> dg.AssetKey:
+    """The asset of the cells `method`'s MD starts from (`relaxation.build_relaxed_cells`)."""
+    return dg.AssetKey([method.key, "relaxed_cells"])
+
+
 def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
     key = dg.AssetKey([method.key, "md_trajectories"])
+
+    upstream = supercells if method.kind == "imported" else relaxed_cells_key(method)
 
     @dg.asset(
         key=key,
         partitions_def=simulation_partitions,
-        deps=[supercells],
+        deps=[upstream],
         group_name=method.key,
         kinds={"hdf5", "ase", method.engine},
         owners=["team:simulation"],

@@ -15,6 +15,9 @@ hand, never assumed, and recorded with every trajectory (`EngineChoice.to_dict`)
                                              that fits in memory), batched vs one after
                                              another (atom-evaluations per second); else ase
 
+A relaxation before MD (`science.relax`) is chosen by the same rule (`choose_batching`: nothing
+to resume), so the cells are relaxed batched exactly when their MD would run batched.
+
 The margin keeps a choice within the probe's noise with today's engine, so batching never makes
 a run slower than the ASE runner would: on a few loaded CPU cores the probe's few calls per
 engine can misjudge the MD's rate (measurements: data/benchmarks/batched_md.md), while on a GPU
@@ -24,9 +27,11 @@ batching is expected to gain far more than the margin.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ase import Atoms
 from ase.calculators.calculator import all_changes
 
 from ionic_assets.science import trajectory_store as store
@@ -58,6 +63,17 @@ class EngineChoice:
 def choose_engine(model: LoadedModel, systems: list[System], requested: str = AUTO) -> EngineChoice:
     """The engine for `systems` with `model`; `requested`: an `Engine` value or AUTO (see the
     module docstring)."""
+    return _choose(model, [s.atoms for s in systems], requested, lambda: _started_engines(systems))
+
+
+def choose_batching(model: LoadedModel, cells: list[Atoms], requested: str = AUTO) -> EngineChoice:
+    """The same rule for work on `cells` that has no trajectory to resume (a relaxation)."""
+    return _choose(model, cells, requested, set)
+
+
+def _choose(model, cells: list[Atoms], requested: str, started: Callable) -> EngineChoice:
+    """The rule; `started()`: the engines of trajectories already begun (asked only for a
+    batchable model)."""
     check_request(requested)
     if requested == Engine.ASE:
         return EngineChoice(Engine.ASE, "requested")
@@ -65,13 +81,13 @@ def choose_engine(model: LoadedModel, systems: list[System], requested: str = AU
         ts_model = torchsim_model(model)
     except NotBatchable as exc:
         return EngineChoice(Engine.ASE, f"not batchable: {exc}")
-    started = _started_engines(systems)
+    started = started()
     if started:
         engine = Engine.TORCH_SIM if Engine.TORCH_SIM in started else Engine.ASE
         return EngineChoice(engine, f"resumes trajectories started with {engine.value}")
     if requested == Engine.TORCH_SIM:
         return EngineChoice(Engine.TORCH_SIM, "requested")
-    probed = [systems[i] for i in memory_bins([s.atoms for s in systems], ts_model)[0]]
+    probed = [cells[i] for i in memory_bins(cells, ts_model)[0]]
     ase_rate = _ase_rate(model, probed)
     batched_rate = _batched_rate(ts_model, probed)
     engine = Engine.TORCH_SIM if batched_rate >= BATCHING_MARGIN * ase_rate else Engine.ASE
@@ -93,25 +109,23 @@ def _started_engines(systems: list[System]) -> set[Engine]:
     }
 
 
-def _ase_rate(model: LoadedModel, systems: list[System]) -> float:
+def _ase_rate(model: LoadedModel, cells: list[Atoms]) -> float:
     calculator, elapsed_s = model.calculator, 0.0
-    for system in systems:
-        atoms = system.atoms.copy()
+    for cell in cells:
+        atoms = cell.copy()
         calculator.calculate(atoms, ["energy", "forces"], all_changes)  # warm-up
         start = time.perf_counter()
         for _ in range(PROBE_EVALUATIONS):
             calculator.calculate(atoms, ["energy", "forces"], all_changes)
         elapsed_s += time.perf_counter() - start
-    return PROBE_EVALUATIONS * sum(len(s.atoms) for s in systems) / elapsed_s
+    return PROBE_EVALUATIONS * sum(len(a) for a in cells) / elapsed_s
 
 
-def _batched_rate(ts_model, systems: list[System]) -> float:
+def _batched_rate(ts_model, cells: list[Atoms]) -> float:
     import torch
     import torch_sim as ts
 
-    state = ts.io.atoms_to_state(
-        [s.atoms for s in systems], device=ts_model.device, dtype=ts_model.dtype
-    )
+    state = ts.io.atoms_to_state(cells, device=ts_model.device, dtype=ts_model.dtype)
     ts_model(state)  # warm-up
     start = time.perf_counter()
     for _ in range(PROBE_EVALUATIONS):
