@@ -59,3 +59,13 @@ def ducklake(postgres_server, tmp_path, monkeypatch):
     monkeypatch.setenv("IONIC_ASSETS_DUCKLAKE_DATA_PATH", lake.data_path)
     yield lake
     lake.close()
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster(tmp_path_factory):
+    """One real Kubernetes control plane for the session, with a GPU and a CPU node whose pods
+    the kubelet stand-in runs (`cluster.py`)."""
+    from ionic_assets_tests.cluster import local_cluster
+
+    with local_cluster(tmp_path_factory.mktemp("pods")) as cluster:
+        yield cluster
