@@ -200,6 +200,11 @@ class DiffusionRow(Record):
     haven_ratio: float | None = None
     haven_ratio_ci95_lo: float | None = None
     haven_ratio_ci95_hi: float | None = None
+    # the melting indicator (science.melting): the largest replica's framework Lindemann ratio;
+    # a melted partition is left out of the Arrhenius fit (its reason in excluded_json)
+    framework_lindemann_ratio: float | None = None
+    lindemann_threshold: float | None = None
+    melted: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
