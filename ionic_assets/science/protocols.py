@@ -119,6 +119,17 @@ class Protocol:
 #: The name of the smoke protocol in config/protocols.yaml: a short plumbing check, whose results
 #: are no benchmark (its figures say so, `figures.SMOKE_NOTE`).
 SMOKE = "smoke"
+#: The suffix of a protocol's relaxed twin (`relaxed_twin`).
+RELAXED_SUFFIX = "-relaxed"
+
+
+def relaxed_twin(protocol_name: str) -> str:
+    """The name of the protocol that differs from `protocol_name` only by relaxing the cell
+    first (`paper` -> `paper-relaxed`): the one naming rule, for the relaxation protocols and the
+    relaxed-vs-unrelaxed comparison (`science.sensitivity.relaxed_comparison`) alike."""
+    return protocol_name + RELAXED_SUFFIX
+
+
 #: The longest time step accepted, fs: Li moves too fast for more (the paper uses 2 fs).
 MAX_TIMESTEP_FS = 10.0
 #: Parameters of each supported thermostat (``*_fs`` in femtoseconds) and whether whole numbers.
