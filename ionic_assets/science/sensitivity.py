@@ -69,6 +69,10 @@ class Variant:
     duration_fraction: float | None = None
     duration_ps: float | None = None
 
+    @property
+    def sigma300_mS_cm(self) -> float | None:
+        return None if self.fit is None else self.fit.sigma300_mS_cm
+
 
 def truncate(traj: Trajectory, fraction: float) -> Trajectory:
     """The frames within the first `fraction` (0 < f <= 1) of the run's simulated time."""
@@ -173,14 +177,20 @@ class Spread:
     n_variants: int
 
 
-def spread(variants: Sequence[Variant]) -> Spread | None:
-    """The spread of the estimable variants; None with fewer than two."""
-    fitted = [v for v in variants if v.fit is not None]
+def spread(sigma300_mS_cm: Mapping[str, float | None]) -> Spread | None:
+    """The spread of sigma(300 K) (mS/cm) by variant label, leaving out the variants without
+    one (None or NaN); None with fewer than two."""
+    fitted = {k: v for k, v in sigma300_mS_cm.items() if v is not None and not np.isnan(v)}
     if len(fitted) < 2:
         return None
-    log_sigma = [np.log10(v.fit.sigma300_mS_cm) for v in fitted]
-    low, high = fitted[int(np.argmin(log_sigma))], fitted[int(np.argmax(log_sigma))]
-    return Spread(float(max(log_sigma) - min(log_sigma)), low.label, high.label, len(fitted))
+    log_sigma = {k: float(np.log10(v)) for k, v in fitted.items()}
+    low, high = min(log_sigma, key=log_sigma.get), max(log_sigma, key=log_sigma.get)
+    return Spread(log_sigma[high] - log_sigma[low], low, high, len(fitted))
+
+
+def labelled_sigma(variants: Sequence[Variant]) -> dict[str, float | None]:
+    """sigma(300 K) by variant label, for `spread`."""
+    return {v.label: v.sigma300_mS_cm for v in variants}
 
 
 def relaxed_comparison(

@@ -87,7 +87,7 @@ def test_temperature_subsets_against_a_hand_fit():
             nernst_einstein_sigma_mS_cm(D300, N_LI, BOX_A**3, 300.0), rel=1e-9
         )
     assert variants[0].fit.Ea_eV == pytest.approx(EA_EV, rel=1e-9)
-    result = sensitivity.spread(variants)
+    result = sensitivity.spread(sensitivity.labelled_sigma(variants))
     log_sigma = [math.log10(v.fit.sigma300_mS_cm) for v in variants]
     assert result.spread_decades == pytest.approx(max(log_sigma) - min(log_sigma))
     # the doubled D at 1500 K steepens the line (higher Ea, lower sigma(300 K)), most when it is
@@ -97,7 +97,7 @@ def test_temperature_subsets_against_a_hand_fit():
 
 def test_fewer_than_three_temperatures_have_no_subsets():
     two = sensitivity.temperature_variants([800.0, 1000.0], [np.ones(1)] * 2, n_li=1, volume_A3=1)
-    assert two == [] and sensitivity.spread(two) is None
+    assert two == [] and sensitivity.spread({}) is None
 
 
 def test_relaxed_against_unrelaxed_on_constructed_rows():
