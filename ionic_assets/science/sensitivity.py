@@ -85,7 +85,7 @@ def simulated_ps(traj: Trajectory) -> float:
     return float(traj.time_ps[-1] - traj.time_ps[0])
 
 
-def _cut_D_samples(p: Partition, fraction: float, settings) -> tuple[np.ndarray, int, float]:
+def cut_D_samples(p: Partition, fraction: float, settings) -> tuple[np.ndarray, int, float]:
     """(combined D samples, n_li, volume) of the partition cut to `fraction`; NotEstimable when
     the cut is no longer than the equilibration or the analysis cannot estimate D."""
     cut = [truncate(t, fraction) for t in p.trajectories]
@@ -114,7 +114,7 @@ def duration_variant(
     reasons, temperatures, samples, cells = dict(left_out), [], [], []
     for p in partitions:
         try:
-            D, n_li, volume = _cut_D_samples(p, fraction, settings)
+            D, n_li, volume = cut_D_samples(p, fraction, settings)
         except NotEstimable as exc:
             reasons[p.temperature_K] = f"cut to {fraction:.0%}: {exc}"
             continue
