@@ -6,7 +6,7 @@ temperatures, one trajectory per temperature and seed; each set goes through
 simulated time and reanalysed, and the Arrhenius fit over every subset of >= 3 temperatures.
 The known sigma(300 K) and Ea say how far each variant is off.
 
-    python -m ionic_assets.benchmarks.sensitivity --seeds 4
+    python -m ionic_assets.benchmarks.sensitivity --seeds 1
 
 Writes data/benchmarks/sensitivity.json (every variant) and data/benchmarks/sensitivity.md.
 """
