@@ -240,6 +240,11 @@ class DiffusionRow(Record):
     haven_ratio: float | None = None
     haven_ratio_ci95_lo: float | None = None
     haven_ratio_ci95_hi: float | None = None
+    # the melting indicator (science.melting): the largest replica's framework Lindemann ratio;
+    # a melted partition is left out of the Arrhenius fit (its reason in excluded_json)
+    framework_lindemann_ratio: float | None = None
+    lindemann_threshold: float | None = None
+    melted: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,6 +368,55 @@ class BenchmarkRow(Record):
     reason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SensitivityRow(Record):
+    """One sensitivity variant of a material's Arrhenius fit (`<method>/sensitivity`): kind
+    `duration` (trajectories cut to `duration_fraction` of their simulated time), `temperatures`
+    (the fit over the subset `variant`), or `relaxation` (the stored fit of protocol `variant`,
+    beside its relaxed twin)."""
+
+    TABLE: ClassVar[str] = "sensitivity"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "variant_kind", "variant")
+
+    method: str
+    material_id: str
+    variant_kind: str
+    variant: str
+    estimable: bool
+    reason: str | None = None
+    duration_fraction: float | None = None
+    duration_ps: float | None = None
+    temperatures_fit_K: list[float] | None = None
+    excluded_json: dict | None = None
+    sigma300_mS_cm: float | None = None
+    sigma300_ci95_lo_mS_cm: float | None = None
+    sigma300_ci95_hi_mS_cm: float | None = None
+    Ea_eV: float | None = None
+    Ea_ci95_lo_eV: float | None = None
+    Ea_ci95_hi_eV: float | None = None
+    provenance: dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensitivitySpreadRow(Record):
+    """A material's spread over one kind of variant: max - min of log10 sigma(300 K) in decades
+    (`spread_decades`), between `low_variant` and `high_variant`; for `relaxation`,
+    `delta_log10_sigma` = relaxed - unrelaxed."""
+
+    TABLE: ClassVar[str] = "sensitivity_spread"
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "variant_kind")
+
+    method: str
+    material_id: str
+    variant_kind: str
+    n_variants: int
+    spread_decades: float | None = None
+    low_variant: str | None = None
+    high_variant: str | None = None
+    delta_log10_sigma: float | None = None
+    reason: str | None = None
+
+
 #: Every table the warehouse holds, in dependency order.
 RECORDS: tuple[type[Record], ...] = (
     ObelixSubsetRow,
@@ -372,5 +426,7 @@ RECORDS: tuple[type[Record], ...] = (
     DiffusionRow,
     ArrheniusRow,
     SizeCheckRow,
+    SensitivityRow,
+    SensitivitySpreadRow,
     BenchmarkRow,
 )

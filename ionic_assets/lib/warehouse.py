@@ -94,10 +94,14 @@ class Warehouse(BaseModel):
         )
 
 
-def upsert(warehouse: Warehouse, record: Record) -> None:
-    """Replace the row of the record's table with the same keys, through `warehouse`."""
-    rows = pd.DataFrame([record.as_row()])
-    warehouse.run(lambda conn: replace_rows(conn, record.TABLE, rows, record.KEY))
+def upsert(
+    warehouse: Warehouse, record: Record, *more: Record, key: Sequence[str] | None = None
+) -> None:
+    """Replace the rows of the records' table (one table) with the same keys, through
+    `warehouse`, in one transaction; `key` (default: the table's) may name fewer columns, so
+    that a partition's rows are replaced as a whole."""
+    rows = pd.DataFrame([r.as_row() for r in (record, *more)])
+    warehouse.run(lambda conn: replace_rows(conn, record.TABLE, rows, key or record.KEY))
 
 
 def ensure_tables(conn) -> None:

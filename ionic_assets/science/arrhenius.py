@@ -12,6 +12,8 @@ count and volume.
 A temperature is excluded, with the reason recorded in `ArrheniusFit.excluded`, when more than
 2.5% of its D samples are <= 0: its 95% interval then reaches zero, so ln D is undetermined.
 Any remaining non-positive samples of the other temperatures (< 2.5%) are dropped before drawing.
+A temperature the caller leaves out (a melted framework, `science.melting`) is passed in
+`left_out` with its reason and recorded in `excluded` the same way.
 
 Diagnostics kept with every fit (`ArrheniusFit`):
 
@@ -29,7 +31,7 @@ Diagnostics kept with every fit (`ArrheniusFit`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,12 +153,14 @@ def fit_arrhenius(
     extrapolate_to_K: float = ROOM_TEMPERATURE_K,
     n_draws: int = 4000,
     seed: int = 0,
+    left_out: Mapping[float, str] | None = None,
 ) -> ArrheniusFit:
     """Fit D(T) over any number (>= 2) of temperatures and extrapolate to `extrapolate_to_K`.
 
     `D_samples_cm2_s[i]`: posterior samples of D (cm^2/s) at `temperatures_K[i]` (K); a single
     value is a point estimate without uncertainty. `n_li`, `volume_A3` (Angstrom^3): the simulated
-    cell, for the Nernst-Einstein conductivity.
+    cell, for the Nernst-Einstein conductivity. `left_out`: temperatures (K) the caller did not
+    pass, with the reason, recorded in `ArrheniusFit.excluded` beside the fit's own exclusions.
 
     Raises:
         InputError: mismatched lengths, non-positive temperatures, empty or non-finite samples,
@@ -172,7 +176,8 @@ def fit_arrhenius(
         raise InputError(f"Arrhenius: temperatures must be positive (got {temps.tolist()})")
     samples = [_checked_samples(t, s) for t, s in zip(temps, D_samples_cm2_s, strict=True)]
     reasons = [_exclusion(s) for s in samples]
-    excluded = {float(t): r for t, r in zip(temps, reasons, strict=True) if r}
+    excluded = {float(t): r for t, r in (left_out or {}).items()}
+    excluded |= {float(t): r for t, r in zip(temps, reasons, strict=True) if r}
     kept = [(t, s[s > 0]) for t, s, r in zip(temps, samples, reasons, strict=True) if r is None]
     if len({t for t, _ in kept}) < 2:
         why = "; ".join(f"{t:g} K: {r}" for t, r in excluded.items())

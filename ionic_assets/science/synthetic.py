@@ -8,6 +8,9 @@ against truth.
   makes the same Brownian step), so the tracer D is known and the charge displacement of a group
   is `group_size` times one ion's: D_sigma = group_size x D_tracer and the Haven ratio is
   exactly 1 / group_size by construction (0.5 for concerted pair moves).
+* `framework_trajectory`: Brownian Li in a simple-cubic framework whose atoms either vibrate
+  about their lattice sites (a solid: Lindemann ratio sqrt(3) x vibration sd / spacing) or
+  diffuse like a liquid (a melt: the ratio grows as sqrt(D x window) / spacing).
 * `curved_arrhenius_samples`: posterior-like D samples at several temperatures around
   log10 D = a + b / T + c / T^2 with a known curvature c (K^2); c = 0 is a straight Arrhenius line.
 
@@ -94,6 +97,44 @@ def concerted_trajectory(
         metadata={**leaders.metadata, "synthetic": "concerted", "group_size": group_size,
                   "haven_ratio": 1 / group_size},
     )  # fmt: skip
+
+
+def framework_trajectory(
+    *,
+    seed: int,
+    liquid: bool,
+    n_side: int = 4,
+    spacing_A: float = 3.0,
+    vibration_sd_A: float = 0.1,
+    framework_D_cm2_s: float = 1e-5,
+    n_frames: int = 500,
+    frame_interval_ps: float = 0.1,
+    n_li: int = 16,
+    temperature_K: float = 1200.0,
+) -> Trajectory:
+    """Brownian Li (D = `TRUE_D_CM2_S`) with `n_side`^3 framework atoms on a simple-cubic
+    lattice of `spacing_A`: vibrating about their sites (Gaussian, `vibration_sd_A` per Cartesian
+    component, independent between frames) or, when `liquid`, diffusing from them with
+    `framework_D_cm2_s` on top of that vibration."""
+    box_A = n_side * spacing_A
+    li = brownian_trajectory(seed=seed, n_frames=n_frames, n_li=n_li, n_framework=0,
+                             frame_interval_ps=frame_interval_ps, box_A=box_A)  # fmt: skip
+    rng = np.random.default_rng(seed + 1)
+    grid = np.arange(n_side) * spacing_A
+    sites = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
+    framework = sites + rng.normal(0.0, vibration_sd_A, size=(n_frames, len(sites), 3))
+    if liquid:
+        step_sd_A = np.sqrt(2 * framework_D_cm2_s * A2_PER_PS_PER_CM2_PER_S * frame_interval_ps)
+        steps = rng.normal(0.0, step_sd_A, size=(n_frames - 1, len(sites), 3))
+        framework[1:] += np.cumsum(steps, axis=0)
+    return Trajectory(
+        positions_A=np.concatenate([li.positions_A, framework], axis=1),
+        time_ps=li.time_ps,
+        cell_A=li.cell_A,
+        numbers=np.array([LI] * n_li + [FRAMEWORK] * len(sites)),
+        temperature_K=temperature_K,
+        metadata={**li.metadata, "synthetic": "liquid framework" if liquid else "solid framework"},
+    )
 
 
 def curved_log10_D(

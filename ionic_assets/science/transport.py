@@ -1,6 +1,7 @@
 """Li transport of one (material, temperature): D with its interval, conductivity at the run's
 temperature, the MSD reliability test, the OLS check of kinisi's slope, the collective
-conductivity with the Haven ratio, and the combination of seed replicas. Shared by the
+conductivity with the Haven ratio, the framework's Lindemann ratio (`science.melting`), and the
+combination of seed replicas. Shared by the
 diffusion_estimates asset and `ionic-assets analyze`.
 """
 
@@ -13,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ionic_assets.science import collective, replicas
+from ionic_assets.science import collective, melting, replicas
 from ionic_assets.science.conductivity import nernst_einstein_sigma_mS_cm
 from ionic_assets.science.diffusion import (
     DEFAULT_SETTINGS,
@@ -32,7 +33,8 @@ MSD_THRESHOLD_A2 = 20.0
 @dataclass(frozen=True)
 class Transport:
     """D (cm^2/s) and the conductivity (mS/cm) it implies at `temperature_K` for this cell, and
-    the collective estimate (None with `collective_reason` when it could not be made)."""
+    the collective estimate (None with `collective_reason` when it could not be made), and the
+    framework's Lindemann ratio over the analysed frames (`melting`; None without a framework)."""
 
     estimate: DiffusionEstimate
     temperature_K: float
@@ -42,6 +44,7 @@ class Transport:
     msd_threshold_A2: float
     collective: collective.CollectiveEstimate | None = None
     collective_reason: str | None = None
+    framework_lindemann_ratio: float | None = None
 
     @property
     def reliable(self) -> bool:
@@ -108,6 +111,7 @@ def analyze_transport(
         msd_threshold_A2,
         coll,
         reason,
+        melting.framework_lindemann_ratio(traj, equilibration_ps),
     )
 
 
@@ -172,8 +176,19 @@ class ReplicaTransport:
             "volume_A3": first.volume_A3,
             **self._replica_columns(D),
             **self._collective_columns(),
+            **self._melting_columns(),
         }
         return row
+
+    def _melting_columns(self) -> dict:
+        """The largest Lindemann ratio of the replicas and whether it says melted."""
+        ratios = [t.framework_lindemann_ratio for t in self.replicas]
+        ratio = max((r for r in ratios if r is not None), default=None)
+        return {
+            "framework_lindemann_ratio": ratio,
+            "lindemann_threshold": melting.LINDEMANN_MELTED,
+            "melted": melting.melted(ratio),
+        }
 
     def _replica_columns(self, D: replicas.Combined) -> dict:
         estimates = [t.estimate for t in self.replicas]
@@ -214,14 +229,17 @@ class ReplicaTransport:
 
 
 def analyze_replicas(
-    trajectories: Sequence[Trajectory], seeds: Sequence[int], **kwargs
+    trajectories: Sequence[Trajectory],
+    seeds: Sequence[int],
+    with_collective: bool = True,
+    **kwargs,
 ) -> ReplicaTransport:
-    """`analyze_transport` (with the collective route, `kwargs` its arguments) of every replica
-    of one partition; NotEstimable names the replica's seed."""
+    """`analyze_transport` (with the collective route unless not `with_collective`, `kwargs`
+    its arguments) of every replica of one partition; NotEstimable names the replica's seed."""
     results = []
     for seed, traj in zip(seeds, trajectories, strict=True):
         try:
-            results.append(analyze_transport(traj, with_collective=True, **kwargs))
+            results.append(analyze_transport(traj, with_collective=with_collective, **kwargs))
         except NotEstimable as exc:
             if len(seeds) == 1:
                 raise

@@ -5,6 +5,7 @@ trajectory format and registered as md_trajectories rows, so the analysis assets
 (kinisi, Dagster, DuckDB) against an independent truth computed by hand below.
 """
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -124,7 +125,8 @@ def _analyse(instance) -> dict:
             key = dg.MultiPartitionKey({"material": material, "temperature_K": f"{temperature:g}"})
             result = _materialize(instance, defs, "chgnet/diffusion_estimates", key)
             evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-            assert set(evaluations) == {"msd_reliable", "kinisi_matches_ols"}
+            assert set(evaluations) == {"msd_reliable", "kinisi_matches_ols", "framework_solid"}
+            assert evaluations["framework_solid"].passed  # the Brownian framework stays put
             checks[material, temperature] = evaluations["msd_reliable"]
             checks[material, temperature, "ols"] = evaluations["kinisi_matches_ols"]
     for material in ("gvd", "fft"):
@@ -216,3 +218,33 @@ def test_arrhenius_refreshes_by_itself_with_temperatures_missing(instance, monke
         _materialize(instance, defs, "chgnet/diffusion_estimates", key)
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     assert tick.get_requested_partitions(arrhenius) == {"gvd"}
+
+
+@pytest.mark.slow
+def test_sensitivity_from_the_stored_trajectories(analysis):
+    """<method>/sensitivity through Dagster: the trajectories cut to 25-100 % and reanalysed,
+    the one subset of the three temperatures; the full cut and the full subset reproduce the
+    stored fit (same samples, same seeds)."""
+    defs = load_definitions()
+    result = _materialize(analysis.instance, defs, "chgnet/sensitivity", "gvd")
+    rows = _query("SELECT * FROM sensitivity WHERE material_id = 'gvd'").set_index("variant")
+    assert list(rows["variant_kind"]) == ["duration"] * 4 + ["temperatures"]
+    assert list(rows.index) == ["25%", "50%", "75%", "100%", "800,1000,1200"]
+    fit = _query("SELECT * FROM arrhenius_fits WHERE material_id = 'gvd'").iloc[0]
+    for variant in ("100%", "800,1000,1200"):
+        assert rows.loc[variant, "sigma300_mS_cm"] == pytest.approx(fit["sigma300_mS_cm"])
+        assert rows.loc[variant, "Ea_eV"] == pytest.approx(fit["Ea_eV"])
+    assert rows.loc["25%", "duration_ps"] == pytest.approx(49.9 / 4)
+    width = np.log10(rows["sigma300_ci95_hi_mS_cm"] / rows["sigma300_ci95_lo_mS_cm"])
+    assert width["25%"] > width["100%"]
+    assert json.loads(rows.loc["25%", "provenance"])["protocols"] == ["synthetic"]
+    spread = _query("SELECT * FROM sensitivity_spread WHERE material_id = 'gvd'")
+    duration = spread.set_index("variant_kind").loc["duration"]
+    log_sigma = np.log10(rows.loc[rows["variant_kind"] == "duration", "sigma300_mS_cm"])
+    assert duration["spread_decades"] == pytest.approx(log_sigma.max() - log_sigma.min())
+    assert {duration["low_variant"], duration["high_variant"]} <= set(rows.index)
+    assert spread.set_index("variant_kind").loc["temperatures", "spread_decades"] is None or (
+        np.isnan(spread.set_index("variant_kind").loc["temperatures", "spread_decades"])
+    )  # one subset: no spread
+    (materialization,) = result.asset_materializations_for_node("chgnet__sensitivity")
+    assert materialization.metadata["n_variants"].value == 5

@@ -48,6 +48,10 @@ def test_each_method_has_its_own_chain(home, method):
     assert all(node.owners and node.description for node in (md, diffusion, arrhenius))
     assert dg.AssetCheckKey(diffusion.key, "msd_reliable") in diffusion.check_keys
     assert dg.AssetCheckKey(md.key, "framework_not_melted") in md.check_keys
+    assert dg.AssetCheckKey(diffusion.key, "framework_solid") in diffusion.check_keys
+    sensitivity = graph.get(dg.AssetKey([key, "sensitivity"]))
+    assert sensitivity.parent_keys == {arrhenius.key} and sensitivity.automation_condition is None
+    assert sensitivity.partitions_def == material_partitions
     assert arrhenius.automation_condition is not None
 
 

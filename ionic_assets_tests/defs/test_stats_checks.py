@@ -2,10 +2,17 @@
 check's verdict."""
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from ionic_assets.cli.runner import load_definitions
-from ionic_assets.defs.analysis.assets import OLS_CHECK, ols_check
+from ionic_assets.defs.analysis.assets import (
+    MELT_CHECK,
+    OLS_CHECK,
+    fit_points,
+    melting_check,
+    ols_check,
+)
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.science.finite_size import compare_sizes
 
@@ -47,3 +54,23 @@ def test_size_comparison():
     assert same.agree and same.ratio == pytest.approx(1.1)
     apart = compare_sizes(1.0e-5, (0.9e-5, 1.1e-5), 2.0e-5, (1.8e-5, 2.2e-5))
     assert not apart.agree and apart.ratio == pytest.approx(2.0)
+
+
+def test_a_melted_partition_fails_its_check_and_leaves_the_fit():
+    points = pd.DataFrame(
+        {
+            "temperature_K": [800.0, 1000.0, 1200.0, 1300.0],
+            "estimable": [True, True, True, False],
+            "melted": [False, None, True, None],  # None: a row stored before the indicator
+            "framework_lindemann_ratio": [0.05, None, 0.9, None],
+        }
+    )
+    usable, left_out = fit_points(points)
+    assert usable["temperature_K"].tolist() == [800.0, 1000.0]
+    assert left_out == {1200.0: "framework melted (Lindemann ratio 0.900 >= 0.15)"}
+    melted = {"framework_lindemann_ratio": 0.9, "lindemann_threshold": 0.15, "melted": True}
+    result = melting_check(melted)
+    assert result.check_name == MELT_CHECK and not result.passed
+    assert result.severity == dg.AssetCheckSeverity.WARN
+    assert "left out of the Arrhenius fit" in result.description
+    assert melting_check({"framework_lindemann_ratio": None, "reason": None}).passed

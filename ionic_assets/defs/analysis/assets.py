@@ -3,13 +3,15 @@
 diffusion_estimates (material x temperature): Li tracer D with its 95% credible interval from
 kinisi (`science.diffusion`), combined over the partition's seed replicas (`science.replicas`),
 the collective conductivity and Haven ratio (`science.collective`), the MSD curve, and the
-checks `msd_reliable` (max Li MSD >= 20 Å^2) and `kinisi_matches_ols` (kinisi's slope within a
-stated factor of an ordinary-least-squares slope over the same window).
+checks `msd_reliable` (max Li MSD >= 20 Å^2), `kinisi_matches_ols` (kinisi's slope within a
+stated factor of an ordinary-least-squares slope over the same window) and `framework_solid`
+(the framework's Lindemann ratio below 0.15, `science.melting`).
 arrhenius_fits (material): D(T) = D0 exp(-Ea/kB T) over the temperatures available, extrapolated
 to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivity`), by the
 tracer and the collective route, with the fit diagnostics and the `Ea_physical` check. It
 refreshes by itself when any temperature of its material is (re)materialized, missing
-temperatures allowed.
+temperatures allowed. A partition whose framework melted is left out of the fit, its reason in
+`excluded_json`.
 """
 
 import dagster as dg
@@ -28,14 +30,16 @@ from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
 from ionic_assets.lib.warehouse import partition_row, read_rows, upsert
-from ionic_assets.science import arrhenius, diffusion, figures
+from ionic_assets.science import arrhenius, diffusion, figures, melting
 from ionic_assets.science.errors import InputError, NotEstimable
+from ionic_assets.science.trajectory import Trajectory
 from ionic_assets.science.trajectory_import import load_trajectory
 from ionic_assets.science.transport import ReplicaTransport, analyze_replicas
 
 MSD_CHECK = "msd_reliable"
 OLS_CHECK = "kinisi_matches_ols"
 EA_CHECK = "Ea_physical"
+MELT_CHECK = "framework_solid"
 
 #: Refresh when any upstream partition updates, even while some temperatures are still missing.
 #: An update counts until the asset is next requested, and it wins over a request made before it:
@@ -70,23 +74,69 @@ def _replica_files(md) -> tuple[list[str], list[int]]:
     return list(paths), [int(s) for s in md["replica_seeds"]]
 
 
-def analyze_partition(
-    warehouse: WarehouseResource, md, analysis: AnalysisSettings
-) -> ReplicaTransport:
-    """The transport of a partition's trajectories (an md_trajectories row), all replicas."""
+def partition_trajectories(warehouse: WarehouseResource, md) -> tuple[list[Trajectory], list[int]]:
+    """The trajectories of a partition (an md_trajectories row), all replicas, and their seeds."""
     store = warehouse.artifacts()  # the trajectories may come from another pod's step
     paths, seeds = _replica_files(md)
     trajectories = []
     for url in paths:
         with store.local_copy(store.relpath(url), "r") as path:
             trajectories.append(load_trajectory(path))
+    return trajectories, seeds
+
+
+def analyze_trajectories(
+    trajectories: list[Trajectory],
+    seeds: list[int],
+    md,
+    analysis: AnalysisSettings,
+    with_collective: bool = True,
+) -> ReplicaTransport:
+    """The transport of a partition's trajectories with the windows of its md row."""
     return analyze_replicas(
         trajectories,
         seeds,
+        with_collective,
         equilibration_ps=float(md["equilibration_ps"]),
         fit_start_ps=float(md["diffusion_fit_start_ps"]),
         settings=diffusion.named_settings(analysis.diffusion_settings),
         msd_threshold_A2=analysis.msd_threshold_A2,
+    )
+
+
+def analyze_partition(
+    warehouse: WarehouseResource, md, analysis: AnalysisSettings
+) -> ReplicaTransport:
+    """The transport of a partition's trajectories (an md_trajectories row), all replicas."""
+    return analyze_trajectories(*partition_trajectories(warehouse, md), md, analysis)
+
+
+def fit_points(points: pd.DataFrame) -> tuple[pd.DataFrame, dict[float, str]]:
+    """The diffusion_estimates rows the Arrhenius fit uses (estimable, framework not melted)
+    and the melted temperatures left out, with their reason (`fit_arrhenius(left_out=...)`)."""
+    melted = points["estimable"] & points["melted"].eq(True)
+    left_out = {
+        float(r.temperature_K): melting.melted_reason(r.framework_lindemann_ratio)
+        for r in points[melted].itertuples()
+    }
+    return points[points["estimable"] & ~melted], left_out
+
+
+def melting_check(row: dict) -> dg.AssetCheckResult:
+    """Fails (warning) when the framework's Lindemann ratio reaches the melting threshold."""
+    ratio, threshold = row.get("framework_lindemann_ratio"), row.get("lindemann_threshold")
+    if ratio is None or pd.isna(ratio):
+        why = row.get("reason") or "fewer than 2 framework atoms"
+        return dg.AssetCheckResult(
+            check_name=MELT_CHECK, passed=True, description=f"no Lindemann ratio: {why}"
+        )
+    return dg.AssetCheckResult(
+        check_name=MELT_CHECK,
+        passed=not row["melted"],
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"framework Lindemann ratio {ratio:.3f} vs threshold {threshold:g}"
+        + (" (melted: left out of the Arrhenius fit)" if row["melted"] else ""),
+        metadata={"lindemann_ratio": float(ratio), "threshold": float(threshold)},
     )
 
 
@@ -145,6 +195,15 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                 f"{diffusion.OLS_AGREEMENT_FACTOR:g} with an ordinary-least-squares slope over "
                 "the same window (kinisi's regression can return a slope off by up to 1000x).",
             ),
+            dg.AssetCheckSpec(
+                MELT_CHECK,
+                asset=key,
+                partitions_def=simulation_partitions,
+                description="The framework stays solid: its Lindemann ratio (RMS displacement "
+                f"about the mean positions / nearest-neighbour distance) is below "
+                f"{melting.LINDEMANN_MELTED:g}; a melted partition is left out of the Arrhenius "
+                "fit.",
+            ),
         ],
         automation_condition=dg.AutomationCondition.eager(),
         description=f"Li tracer diffusion coefficient with 95% credible interval ({method.name}).",
@@ -195,11 +254,13 @@ def build_diffusion_estimates(method: Method) -> dg.AssetsDefinition:
                     "sigma_collective_mS_cm",
                     "haven_ratio",
                     "collective_reason",
+                    "framework_lindemann_ratio",
                     "reason",
                 ],
             )
         )
         yield ols_check(row)
+        yield melting_check(row)
         yield dg.AssetCheckResult(
             check_name=MSD_CHECK,
             passed=bool(row["reliable"]),
@@ -298,7 +359,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         )
         if points.empty:
             raise dg.Failure(f"{method.name} {material}: no diffusion estimates yet")
-        usable = points[points["estimable"]]
+        usable, left_out = fit_points(points)
         observed = {
             "method": method.name,
             "material_id": material,
@@ -313,6 +374,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
                 [np.asarray(s, float) for s in usable["D_samples_cm2_s"]],
                 n_li=int(usable["n_li"].iloc[0]) if len(usable) else 0,
                 volume_A3=float(usable["volume_A3"].iloc[0]) if len(usable) else 0.0,
+                left_out=left_out,
             )
             observed |= {"estimable": True, **fit.as_row()}
         except NotEstimable as exc:

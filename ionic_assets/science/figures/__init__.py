@@ -12,6 +12,7 @@ D in cm^2/s (log axis), temperature T in K, time lag in ps, mean squared displac
     log_error.log_error_figure          Fig. 3: log10 sigma_pred - log10 sigma_exp per material.
     arrhenius.arrhenius_figure          D vs 1000/T with the Arrhenius fit and its diagnostics.
     msd.msd_figure                      Li MSD vs time lag per temperature, with the threshold.
+    sensitivity.sensitivity_figure      sigma(300 K) vs simulated time and temperature subsets.
     style                               colours, marker sizes, ranges, clipped intervals,
                                         the title notes (SYNTHETIC_NOTE, SMOKE_NOTE).
 
@@ -27,6 +28,7 @@ from ionic_assets.science.figures.log_error import log_error_figure
 from ionic_assets.science.figures.method_parity import method_parity_figure
 from ionic_assets.science.figures.msd import msd_figure
 from ionic_assets.science.figures.parity import parity_figure
+from ionic_assets.science.figures.sensitivity import sensitivity_figure
 from ionic_assets.science.figures.style import (
     SMOKE_NOTE,
     SYNTHETIC_NOTE,
@@ -44,4 +46,5 @@ __all__ = [
     "method_parity_figure",
     "msd_figure",
     "parity_figure",
+    "sensitivity_figure",
 ]
