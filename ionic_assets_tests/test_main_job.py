@@ -1,9 +1,17 @@
-"""The README's main job, for real: CHGNet, the smoke protocol, two materials, two temperatures."""
+"""The README's main job, for real: CHGNet, the smoke protocol, two materials, two temperatures;
+and one of its materials again on the tests' Kubernetes cluster, with the same rows."""
+
+import os
+from functools import partial
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from ionic_assets.lib.k8s import md_step_name
+from ionic_assets.lib.warehouse import Warehouse
 from ionic_assets.science.protocols import load_protocol
+from ionic_assets_tests.kubelet_stand_in import CPU_NODE, GPU_NODE
 from ionic_assets_tests.stored import cli_run, query
 
 MATERIALS, TEMPERATURES = ("gvd", "fft"), ("1000", "1200")
@@ -55,3 +63,77 @@ def test_main_job_records_runs_checks_and_figures(main_job):
         assert "plotly" in (reports / "chgnet" / material / "arrhenius.html").read_text()[:200000]
     logs = instance.all_logs(event.run_id)
     assert any("steps/s" in (e.user_message or "") and "ETA" in e.user_message for e in logs)
+
+
+#: Columns that say how and where a row was computed, not what: wall times and rates, the
+#: trajectory files' places (each home has its own), the machine's resources.
+WHERE_AND_HOW_LONG = ("trajectory_path", "replica_paths", "wall_time_s", "cpu_hours", "gpu_hours",
+                      "steps_per_s", "atom_steps_per_s", "peak_host_memory_GiB",
+                      "peak_gpu_memory_GiB", "n_cpus", "provenance")  # fmt: skip
+CLUSTER_MATERIAL = "gvd"
+TABLES = ("supercells", "md_trajectories", "diffusion_estimates", "arrhenius_fits",
+          "benchmark_table")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster_job(k8s_cluster, postgres_server, tmp_path_factory):
+    """The main job for one material on the tests' Kubernetes cluster: executor `k8s`, each step
+    a Job of dagster-k8s, the tables in DuckLake on a PostgreSQL catalog."""
+    home = tmp_path_factory.mktemp("cluster_job")
+    lake = {
+        "IONIC_ASSETS_WAREHOUSE": "ducklake",
+        "IONIC_ASSETS_DUCKLAKE_CATALOG": postgres_server.create_database("cluster_lake"),
+        "IONIC_ASSETS_DUCKLAKE_DATA_PATH": str(home / "lake"),
+    }
+    env = k8s_cluster.deploy(home, {"OBELIX_DATA_DIR": os.environ["OBELIX_DATA_DIR"], **lake})
+    argv = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", CLUSTER_MATERIAL,
+            "--temperatures", ",".join(TEMPERATURES)]  # fmt: skip
+    with cli_run(home, argv, **env) as (rc, instance):
+        runs = {run.run_id for run in instance.get_runs()}
+        pods = [p for p in k8s_cluster.pods() if p.metadata.labels.get("dagster/run-id") in runs]
+        tables = {table: Warehouse().run(partial(_rows, table), read_only=True) for table in TABLES}
+        yield rc, pods, tables
+
+
+def _rows(table: str, conn) -> pd.DataFrame:
+    rows = conn.execute(f"SELECT * FROM {table} WHERE material_id = ?", [CLUSTER_MATERIAL]).df()
+    return _comparable(rows)
+
+
+def _comparable(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows.drop(columns=[c for c in WHERE_AND_HOW_LONG if c in rows])
+    return rows.sort_values(list(rows.columns[:3])).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_the_main_job_on_kubernetes_gives_the_local_rows(main_job, cluster_job):
+    rc, pods, tables = cluster_job
+    assert rc == 0
+    _, home, _ = main_job
+    for table, rows in tables.items():
+        local = _comparable(query(home, f"SELECT * FROM {table} WHERE material_id = 'gvd'"))
+        assert len(rows) == len(local) > 0, table
+        pd.testing.assert_frame_equal(rows, local[rows.columns], check_dtype=False, obj=table)
+
+
+@pytest.mark.slow
+def test_each_step_of_the_cluster_run_was_a_pod_on_its_pool(cluster_job):
+    """md_trajectories on the GPU node with the request, selector and tolerations the API server
+    received; every other step (CPU work) on the CPU node, which has no GPU taint."""
+    _, pods, _ = cluster_job
+    by_op = {}
+    for pod in pods:
+        assert pod.status.phase == "Succeeded", pod.metadata.name
+        by_op.setdefault(pod.metadata.labels["dagster/op"], []).append(pod)
+    md = by_op.pop(md_step_name("chgnet"))
+    assert len(md) == len(TEMPERATURES)  # one partition per run: CHGNet's MD is not batched
+    for pod in md:
+        assert pod.spec.node_name == GPU_NODE.name
+        assert pod.spec.containers[0].resources.requests["nvidia.com/gpu"] == "1"
+        assert pod.spec.node_selector == GPU_NODE.labels
+        assert {t.key for t in pod.spec.tolerations} >= {t["key"] for t in GPU_NODE.taints}
+    steps = {"obelix_subset", "supercells", "chgnet__relaxed_cells", "chgnet__diffusion_estimates",
+             "chgnet__arrhenius_fits", "benchmark_table"}  # fmt: skip
+    assert steps <= set(by_op)
+    for pod in (p for group in by_op.values() for p in group):
+        assert pod.spec.node_name == CPU_NODE.name, pod.metadata.labels["dagster/op"]

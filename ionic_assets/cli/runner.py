@@ -152,13 +152,21 @@ class BenchmarkRun:
 
     def check_inputs(self) -> None:
         """Every input checked before any work starts (InputError on the first bad one):
-        temperatures, materials, the protocol, the methods (file and names) and each named
-        method's engine here. Without --methods, a method that cannot run here is left out,
-        with its reason in `left_out`."""
+        the executor's run launcher, temperatures, materials, the protocol, the methods (file
+        and names) and each named method's engine here. Without --methods, a method that
+        cannot run here is left out, with its reason in `left_out`."""
         self._temperatures = [temperature_key(t) for t in self.temperatures or []]
         if self.materials:
             obelix.select_entries(
                 obelix.load_table(settings.OBELIX_DATA_DIR.value()), self.materials
+            )
+        if executor_choice() == "k8s" and not isinstance(
+            self.instance.run_launcher, K8sRunLauncher
+        ):
+            raise InputError(
+                "IONIC_ASSETS_EXECUTOR=k8s: the instance's run launcher must be dagster-k8s's "
+                "K8sRunLauncher (in $DAGSTER_HOME/dagster.yaml, as the Helm chart writes it), "
+                f"not {type(self.instance.run_launcher).__name__}"
             )
         # Resolved once here: every step of the run gets this name in its run config.
         self.protocol = settings.load_md_protocol(self.protocol).name
@@ -277,12 +285,6 @@ class BenchmarkRun:
         process, each step a Job whose pod loads the definitions from their module (their
         implicit asset job, its assets named by `asset_selection`). Its events
         come from the instance afterwards (the steps log there, not to this process)."""
-        if not isinstance(self.instance.run_launcher, K8sRunLauncher):
-            raise InputError(
-                "IONIC_ASSETS_EXECUTOR=k8s: the instance's run launcher must be dagster-k8s's "
-                "K8sRunLauncher (in $DAGSTER_HOME/dagster.yaml, as the Helm chart writes it): "
-                f"it is {type(self.instance.run_launcher).__name__}"
-            )
         if partition is not None:
             tags.update(partition_tags(partition))
         job = ReconstructableRepository.for_module(
@@ -480,5 +482,7 @@ def failure_message(event) -> str:
         error = error.cause
     if error is None:
         return "step failed"
+    if error.cls_name is None:  # the executor's verdict (a failed health check), no exception
+        return error.message.strip()
     trace = "".join(["Traceback (most recent call last):\n", *error.stack, error.message])
     return f"{error.message.strip().splitlines()[0]} (a bug; traceback below)\n{trace.rstrip()}"

@@ -181,6 +181,11 @@ K8S_PENDING_TIMEOUT = Variable(
     "scheduler's reason",
     _seconds, 600.0, "s",
 )  # fmt: skip
+STEP_POD_KEY = Variable(
+    "DAGSTER_RUN_STEP_KEY",
+    "set by dagster-k8s in each step pod (never by hand): there a SIGTERM retries the MD step "
+    "(`defs/preemption.py`)", str, unit="step key", shown_default="unset outside step pods",
+)  # fmt: skip
 #: Where the step pods of each pool (lib/k8s.py) are scheduled unless the deployment says.
 POOL_DEFAULTS: dict[tuple[str, str], Any] = {
     ("gpu", "node_selector"): {"ionic-assets/pool": "gpu"},
@@ -308,7 +313,7 @@ BROWSER_PATH = Variable(
 
 VARIABLES: tuple[Variable, ...] = (
     HOME, STORAGE_URL, OBELIX_DATA_DIR, DAGSTER_HOME, PROTOCOL, METHODS_FILE, PROTOCOLS_FILE,
-    EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, K8S_PENDING_TIMEOUT,
+    EXECUTOR, K8S_IMAGE, K8S_ENGINE_IMAGE, K8S_NAMESPACE, K8S_PENDING_TIMEOUT, STEP_POD_KEY,
     *POOL_SETTINGS.values(),
     VASP_COMMAND, ASE_VASP_COMMAND, VASP_PP_PATH, VASP_VERSION, CP2K_DATA_DIR,
     WAREHOUSE, DUCKLAKE_CATALOG, DUCKLAKE_DATA_PATH, WAREHOUSE_RECONNECT, *S3_CREDENTIALS.values(),

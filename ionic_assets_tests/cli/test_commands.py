@@ -102,6 +102,15 @@ def test_run_refuses_unknown_method(instance, capsys):
     assert "unknown method(s): nope" in capsys.readouterr().err
 
 
+def test_run_on_k8s_refuses_an_instance_without_its_run_launcher(instance, monkeypatch, capsys):
+    monkeypatch.setenv("IONIC_ASSETS_EXECUTOR", "k8s")
+    assert main(["run", "--methods", "chgnet", "--materials", "gvd"]) == 2
+    err = capsys.readouterr().err
+    assert "run launcher must be dagster-k8s's K8sRunLauncher" in err
+    assert "not DefaultRunLauncher" in err
+    assert "Traceback" not in err
+
+
 # --- `ionic-assets run` as a user sees it: a real CHGNet smoke run, then bad inputs after it ---
 
 RUN = ["run", "--methods", "chgnet", "--protocol", "smoke", "--materials", "gvd"]

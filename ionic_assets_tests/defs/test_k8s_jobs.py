@@ -49,7 +49,7 @@ from ionic_assets.cli.runner import load_definitions
 from ionic_assets.defs import k8s_executor
 from ionic_assets.defs.materials.partitions import material_partitions
 from ionic_assets.defs.resources import SimulationResource
-from ionic_assets.lib.k8s import dft_pod_resources, pod_tags
+from ionic_assets.lib.k8s import dft_pod_resources, md_step_name, pod_tags
 from ionic_assets.lib.metadata import RANGE_END_TAG, RANGE_START_TAG
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets_tests.conftest import SHARED_OBELIX
@@ -169,7 +169,7 @@ def launch_md_step(
     plan = create_execution_plan(
         job_def, run_config=full_run_config, tags=run_tags, instance_ref=None
     )
-    step_key = next(s.key for s in plan.steps if s.key.startswith(f"{method.key}__"))
+    step_key = plan.get_step_by_key(md_step_name(method.key)).key
     origin = JobPythonOrigin(
         job_def.name,
         RepositoryPythonOrigin(

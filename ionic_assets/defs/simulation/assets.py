@@ -31,6 +31,7 @@ from ionic_assets.defs import scheduling
 from ionic_assets.defs.failures import clear_failure
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
+from ionic_assets.defs.preemption import sigterm_retries
 from ionic_assets.defs.resources import SimulationResource, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import relaxed_cell, stored_cell
@@ -390,7 +391,8 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             if method.kind == "imported":
                 outcomes = [_imported(context, method, simulation, warehouse, k) for k in keys]
             else:
-                outcomes = simulate(context, method, simulation, warehouse, keys)
+                with sigterm_retries():
+                    outcomes = simulate(context, method, simulation, warehouse, keys)
             yield from _report(context, warehouse, key, keys, outcomes)
 
     return md_trajectories
@@ -398,7 +400,8 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
 
 def _retry_policy() -> dg.RetryPolicy:
     """A step whose process or pod is lost mid-MD (a preempted GPU node, a deleted pod, a
-    SIGKILL) runs again in the same run and resumes from the trajectory's last checkpoint.
+    SIGKILL; a pod's SIGTERM, `defs/preemption.py`) runs again in the same run and resumes from
+    the trajectory's last checkpoint.
     Op retries, not run retries: only the lost step runs again, with no daemon needed, under
     the local multiprocess executor (a crashed step process) and the k8s executor (a failed
     step Job, found by its health check) alike. User errors (`clear_failure`) are not retried."""
