@@ -5,6 +5,7 @@ import os
 from functools import partial
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,8 +102,11 @@ def _rows(table: str, conn) -> pd.DataFrame:
 
 
 def _comparable(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows without WHERE_AND_HOW_LONG, in key order, arrays as lists (comparable)."""
     rows = rows.drop(columns=[c for c in WHERE_AND_HOW_LONG if c in rows])
-    return rows.sort_values(list(rows.columns[:3])).reset_index(drop=True)
+    keys = [c for c in ("method", "material_id", "temperature_K", "min_width_A") if c in rows]
+    rows = rows.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
+    return rows.sort_values(keys).reset_index(drop=True)
 
 
 @pytest.mark.slow
