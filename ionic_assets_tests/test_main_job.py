@@ -116,8 +116,25 @@ def test_the_main_job_on_kubernetes_gives_the_local_rows(main_job, cluster_job):
     _, home, _ = main_job
     for table, rows in tables.items():
         local = _comparable(query(home, f"SELECT * FROM {table} WHERE material_id = 'gvd'"))
-        assert len(rows) == len(local) > 0, table
-        pd.testing.assert_frame_equal(rows, local[rows.columns], check_dtype=False, obj=table)
+        assert len(rows) == len(local) > 0 and set(rows.columns) == set(local.columns), table
+        for column in rows.columns:
+            for cluster, here in zip(rows[column], local[column], strict=True):
+                _assert_same(cluster, here, f"{table}.{column}")
+
+
+#: CHGNet is float32, and a step pod's process and this test's own differ in the last bits of
+#: the forces (threads): frames agree to ~1e-5 Å after 300 steps, what is derived from them to
+#: far better than this. Everything else (keys, counts, flags, texts) is compared exactly.
+RTOL = 1e-3
+
+
+def _assert_same(cluster, here, what: str) -> None:
+    try:
+        numbers = np.asarray(cluster, dtype=float), np.asarray(here, dtype=float)
+    except (TypeError, ValueError):
+        assert cluster == here, what
+        return
+    np.testing.assert_allclose(*numbers, rtol=RTOL, equal_nan=True, err_msg=what)
 
 
 @pytest.mark.slow
