@@ -57,11 +57,16 @@ def run_once(args: list[str]) -> dict:
             "command": "ionic-assets " + " ".join(args),
             "exit_status": done.returncode,
             "wall_time_s": wall_s,
-            "failures": [line for line in output.splitlines() if "failed" in line.lower()],
+            "failures": error_lines(output),
             "md_trajectories": _rows(Path(home), "md_trajectories", MD_COLUMNS),
             "relaxed_cells": _rows(Path(home), "relaxed_cells", RELAX_COLUMNS),
             "output_tail": output[-4000:],
         }
+
+
+def error_lines(output: str) -> list[str]:
+    """The command's failure lines (`error: <asset> <partition>: <cause>`, a guard's included)."""
+    return [line for line in output.splitlines() if line.startswith("error:")]
 
 
 def _rows(home: Path, table: str, columns) -> list[dict]:
