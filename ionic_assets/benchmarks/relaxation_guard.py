@@ -102,7 +102,7 @@ def markdown(runs: list[dict], meta: dict) -> str:
         md = run["md_trajectories"]
         mean_T = ", ".join(f"{r['mean_temperature_K']:.0f}" for r in md) or "-"
         stop = ", ".join(str(r["stop_reason"]) for r in md) or "-"
-        failures = "<br>".join(run["failures"]) or "none"
+        failures = "<br>".join(f.replace("|", "\\|") for f in run["failures"]) or "none"
         lines.append(f"| `{run['command']}` | {run['exit_status']} | {run['wall_time_s']:.0f} | "
                      f"{relax or '-'} | {mean_T} | {stop} | {failures} |")  # fmt: skip
     return "\n".join(lines) + "\n"
