@@ -2,9 +2,10 @@
 
 `backfill_policy` is the policy of a method's relaxed_cells and md_trajectories: a batchable
 force model's take many partitions per run (one batch, one GPU pod); every other asset one
-partition per run (Dagster's default, each its own pod, in parallel). A backfill launched from the UI groups its
-partitions by that policy with Dagster's own function; `run_partitions` calls the same function
-for the partitions the CLI chose, so `ionic-assets run` makes the runs a backfill would make.
+partition per run (Dagster's default, each its own pod, in parallel). A backfill launched from
+the UI groups its partitions by that policy with Dagster's own function; `run_partitions` calls
+the same function for the partitions the CLI chose, so `ionic-assets run` makes the runs a
+backfill would make.
 """
 
 from __future__ import annotations
