@@ -4,7 +4,7 @@ The order is the graph's own: Dagster's topological order of the selected assets
 stages of consecutive assets that share a partitions definition and backfill policy; each stage
 is one Dagster run per partition key (recorded in the instance, so the UI shows it), holding
 every asset of the stage. A stage whose backfill policy takes many partitions per run (a
-batchable force model's MD, one batch) runs the runs a backfill would make
+batchable force model's relaxation or MD, one batch) runs the runs a backfill would make
 (`defs.scheduling.run_partitions`): one per range of consecutive partition keys, at most the
 policy's maximum each. A new asset needs no change here. Work downstream of a failure is not
 attempted: a partition whose upstream partitions in this command all failed or were skipped is

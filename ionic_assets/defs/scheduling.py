@@ -1,10 +1,11 @@
 """How chosen partitions group into runs: one decision, for Dagster's backfills and the CLI.
 
-`backfill_policy` is an MD asset's policy: a batchable force model's md_trajectories takes many
-partitions per run (one batch, one GPU pod); every other asset one partition per run
-(Dagster's default, each its own pod, in parallel). A backfill launched from the UI groups its
-partitions by that policy with Dagster's own function; `run_partitions` calls the same function
-for the partitions the CLI chose, so `ionic-assets run` makes the runs a backfill would make.
+`backfill_policy` is the policy of a method's relaxed_cells and md_trajectories: a batchable
+force model's take many partitions per run (one batch, one GPU pod); every other asset one
+partition per run (Dagster's default, each its own pod, in parallel). A backfill launched from
+the UI groups its partitions by that policy with Dagster's own function; `run_partitions` calls
+the same function for the partitions the CLI chose, so `ionic-assets run` makes the runs a
+backfill would make.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ionic_assets.lib.methods import Method
 
 
 def backfill_policy(method: Method) -> dg.BackfillPolicy | None:
-    """Many partitions per run for a batchable force model's MD (at most
+    """Many partitions per run for a batchable force model's relaxation and MD (at most
     IONIC_ASSETS_MD_PARTITIONS_PER_RUN); None, one per run, for DFT, CHGNet and imports."""
     if not method.batchable:
         return None

@@ -138,6 +138,8 @@ class RelaxedCellRow(Record):
     lattice_change: dict
     #: "ase", "torch-sim" or "none".
     engine: str
+    #: Cells relaxed together in one batch with this one (torch-sim's batch; 1 with ASE).
+    batch_size: int | None = None
     wall_time_s: float | None = None
     #: The force model's identity and the relaxation's settings (mode, fmax_eV_A, max_steps,
     #: optimizer, cell filter), the engine choice, package versions.

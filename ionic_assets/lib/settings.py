@@ -285,8 +285,9 @@ MD_ENGINE = Variable(
 )
 MD_PARTITIONS_PER_RUN = Variable(
     "IONIC_ASSETS_MD_PARTITIONS_PER_RUN",
-    "most partitions of a batchable force model's `md_trajectories` one backfill run (one "
-    "batch, one GPU pod) takes; the paper's 21 materials x 5 temperatures by default",
+    "most partitions of a batchable force model's `md_trajectories` (and materials of its "
+    "`relaxed_cells`) one backfill run (one batch, one GPU pod) takes; the paper's 21 "
+    "materials x 5 temperatures by default",
     _count,
     105,
     "count",

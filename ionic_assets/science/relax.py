@@ -63,6 +63,8 @@ class Relaxation:
         change: `change(initial, final)`.
         engine, settings: what ran it (optimizer, filter, fmax, max_steps, mode).
         wall_time_s: this cell's share of the wall time.
+        batch_size: how many cells were relaxed together with it (torch-sim's batch; 1 with
+            ASE, one after another).
     """
 
     atoms: Atoms
@@ -76,6 +78,7 @@ class Relaxation:
     engine: str
     settings: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
+    batch_size: int = 1
 
     @property
     def energy_drop_eV_per_atom(self) -> float | None:
@@ -97,6 +100,7 @@ class Relaxation:
             "engine": self.engine,
             "settings": self.settings,
             "wall_time_s": self.wall_time_s,
+            "batch_size": self.batch_size,
         }
 
 

@@ -5,7 +5,8 @@ flavour, `CellFilter.frechet` for mode "cell"). A cell is judged after every ste
 rule as one relaxed with ASE: converged once every atomic force and every cell-force component is
 below `fmax_eV_A`, diverged by `relax.guard`. A converged or diverged cell's result is taken at
 that step; it stays in the state (its forces are below fmax, so it barely moves) and is not
-looked at again, so the others go on unchanged. Wall time is shared in proportion to atoms.
+looked at again, so the others go on unchanged. Wall time is shared in proportion to atoms;
+each cell records the batch's size.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def relax_batch(
         if outcome is None:  # max_steps reached
             outcome = _result(i, relax.max_steps, judged, cells, relax, energy_initial, False)
         if isinstance(outcome, Relaxation):
-            outcome = _with_wall(outcome, wall_s * len(cell) / total)
+            outcome = replace(outcome, wall_time_s=wall_s * len(cell) / total,
+                              batch_size=len(cells))  # fmt: skip
         outcomes[i] = outcome
     return outcomes
 
@@ -123,7 +125,3 @@ def _result(i, step, judged, cells, relax, energy_initial, converged) -> Relaxat
         engine=Engine.TORCH_SIM.value,
         settings=settings_of(relax, Engine.TORCH_SIM),
     )
-
-
-def _with_wall(result: Relaxation, wall_time_s: float) -> Relaxation:
-    return replace(result, wall_time_s=wall_time_s)

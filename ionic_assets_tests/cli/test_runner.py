@@ -30,7 +30,9 @@ def test_stages_of_the_platforms_graph():
     ]  # fmt: skip
 
 
-def test_a_batchable_models_md_is_a_stage_of_its_own_with_many_partitions_per_run(monkeypatch):
+def test_a_batchable_models_relaxation_and_md_are_stages_with_many_partitions_per_run(
+    monkeypatch,
+):
     monkeypatch.setenv("IONIC_ASSETS_MD_PARTITIONS_PER_RUN", "7")
     graph = load_definitions().resolve_asset_graph()
     selection = dg.AssetSelection.groups("sevenn_0", "chgnet")
@@ -38,7 +40,8 @@ def test_a_batchable_models_md_is_a_stage_of_its_own_with_many_partitions_per_ru
     stages = plan_stages(graph, selection.resolve(graph))
     per_run = [s.partitions_per_run for s in stages]
     assert list(zip(_keys(stages), per_run, strict=True)) == [
-        (["chgnet/relaxed_cells", "sevenn_0/relaxed_cells"], 1),
+        (["chgnet/relaxed_cells"], 1),
+        (["sevenn_0/relaxed_cells"], 7),
         (["chgnet/md_trajectories"], 1),
         (["sevenn_0/md_trajectories"], 7),
         (["chgnet/diffusion_estimates", "sevenn_0/diffusion_estimates"], 1),

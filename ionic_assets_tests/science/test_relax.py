@@ -113,6 +113,7 @@ def test_batched_fire_agrees_with_ase_on_lennard_jones():
     for cell, result in zip(cells, batched, strict=True):
         alone = relax_ase(cell, "x", model, relax, 0.5)
         assert result.converged and alone.converged and result.engine == "torch-sim"
+        assert (result.batch_size, alone.batch_size) == (2, 1)
         assert result.change["volume_change_frac"] == pytest.approx(
             alone.change["volume_change_frac"], abs=2e-3
         )

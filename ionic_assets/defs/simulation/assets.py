@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from ionic_assets.defs import scheduling
-from ionic_assets.defs.failures import clear_failure
+from ionic_assets.defs.failures import clear_failure, report_partitions
 from ionic_assets.defs.materials.assets import supercells
 from ionic_assets.defs.materials.partitions import simulation_keys, simulation_partitions
 from ionic_assets.defs.preemption import sigterm_retries
@@ -36,12 +36,11 @@ from ionic_assets.defs.resources import SimulationResource, WarehouseResource
 from ionic_assets.lib import settings
 from ionic_assets.lib.cells import relaxed_cell, stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
-from ionic_assets.lib.metadata import FAILED_PARTITIONS, scalars
+from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, dft_installation, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
-from ionic_assets.lib.warehouse import upsert
 from ionic_assets.science import forcefields, protocols, structures
 from ionic_assets.science.dft import load_dft_method
 from ionic_assets.science.dft.sizing import available_cpus
@@ -393,7 +392,8 @@ def build_md_trajectories(method: Method) -> dg.AssetsDefinition:
             else:
                 with sigterm_retries():
                     outcomes = simulate(context, method, simulation, warehouse, keys)
-            yield from _report(context, warehouse, key, keys, outcomes)
+            labels = [f"{material} {T:g} K" for material, T in keys]
+            yield from report_partitions(context, warehouse, key, labels, outcomes, _describe)
 
     return md_trajectories
 
@@ -421,56 +421,9 @@ def _imported(context, method, simulation, warehouse, key):
         return exc
 
 
-def _report(context, warehouse, key, keys, outcomes):
-    """Store the rows of the partitions that succeeded, with their metadata and melting check;
-    then fail in one line per partition that did not.
-
-    One partition: the MaterializeResult and AssetCheckResult of any asset. Several: when all
-    succeed, per-partition metadata on the run's materializations and a check evaluation per
-    partition; when some fail, a materialization and check evaluation for each one that
-    succeeded (the others stay unmaterialized) before the step fails.
-    """
-    partitions = list(context.partition_keys)
-    done, failed = [], {}
-    for partition, (material, T), outcome in zip(partitions, keys, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            failed[partition] = f"{material} {T:g} K: {outcome}"
-            continue
-        record, metadata = outcome
-        upsert(warehouse, record)
-        row = record.as_row()
-        done.append((partition, row, {**_materialization_metadata(row), **metadata}))
-    if len(partitions) == 1 and failed:
-        raise outcomes[0]  # clear_failure: its one line, its type and message as metadata
-    if len(partitions) == 1:
-        _, row, metadata = done[0]
-        yield dg.MaterializeResult(metadata=metadata)
-        yield dg.AssetCheckResult(check_name=MELTING_CHECK, **_melting_check(row))
-        return
-    for partition, _, metadata in done:
-        if failed:
-            context.log_event(dg.AssetMaterialization(key, partition=partition, metadata=metadata))
-        else:
-            context.add_asset_metadata(metadata, partition_key=partition)
-    if not failed:
-        yield dg.MaterializeResult()
-    for partition, row, _ in done:
-        context.log_event(
-            dg.AssetCheckEvaluation(key, MELTING_CHECK, partition=partition, **_melting_check(row))
-        )
-    # The check's step output (AssetCheckResult cannot name a partition in Dagster 1.13; the
-    # evaluations above do).
-    check_key = dg.AssetCheckKey(key, MELTING_CHECK)
-    yield dg.Output(
-        None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
-    )
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} of {len(partitions)} partitions failed: "
-            + "; ".join(failed.values()),
-            metadata={FAILED_PARTITIONS: dg.MetadataValue.json(failed)},
-            allow_retries=False,
-        )
+def _describe(row: dict) -> tuple[dict, dict]:
+    """A stored partition's materialization metadata and melting check (`report_partitions`)."""
+    return _materialization_metadata(row), {MELTING_CHECK: _melting_check(row)}
 
 
 def _materialization_metadata(row: dict) -> dict:
