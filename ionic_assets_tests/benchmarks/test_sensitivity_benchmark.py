@@ -24,6 +24,7 @@ def test_melting_only_keeps_the_known_D_results(tmp_path, monkeypatch):
         "case": "chgnet smoke qa9 (Li3BN2)", "n_atoms": 12, "n_framework": 6,
         "temperature_K": 1200.0, "simulated_ps": 0.6, "equilibration_ps": 0.1, "n_frames": 61,
         "seed": 1, "wall_time_s": 30.0, "model": {"family": "chgnet", "name": "0.3.0"},
+        "framework_rms_displacement_A": 0.1, "framework_nearest_neighbour_A": 2.0,
         "lindemann_ratio": 0.05, "melted": False,
     }  # fmt: skip
     monkeypatch.setattr(bench, "real_melting", lambda workdir: real)
@@ -40,4 +41,5 @@ def test_melting_only_keeps_the_known_D_results(tmp_path, monkeypatch):
     text = (tmp_path / "sensitivity.md").read_text()
     assert "Command: `python -m ionic_assets.benchmarks.sensitivity --seeds 1 --frames 11`" in text
     assert "11 frames" in text  # the known-D part's own arguments
+    assert "displacement about its sites 0.100 Å" in text
     assert "| chgnet smoke qa9 (Li3BN2) | 12 (6) | 1200 | 0.60 | 0.050 | no |" in text
