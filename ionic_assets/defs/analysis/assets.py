@@ -6,7 +6,8 @@ the collective conductivity and Haven ratio (`science.collective`), the MSD curv
 checks `msd_reliable` (max Li MSD >= 20 Å^2), `kinisi_matches_ols` (kinisi's slope within a
 stated factor of an ordinary-least-squares slope over the same window) and `framework_solid`
 (the framework's Lindemann ratio below 0.15, `science.melting`).
-arrhenius_fits (material): D(T) = D0 exp(-Ea/kB T) over the temperatures available, extrapolated
+arrhenius_fits (material; rows keyed by method, material and protocol): D(T) = D0 exp(-Ea/kB T)
+over the temperatures available whose trajectories ran the run's protocol, extrapolated
 to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivity`), by the
 tracer and the collective route, with the fit diagnostics and the `Ea_physical` check. It
 refreshes by itself when any temperature of its material is (re)materialized, missing

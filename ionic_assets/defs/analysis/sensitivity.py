@@ -5,11 +5,12 @@ On demand (no automation; it reruns kinisi on every trajectory four times), part
 material: every trajectory of the material cut to 25, 50, 75 and 100 % of its simulated time
 through the platform's diffusion analysis, then the Arrhenius fit; and the fit over every subset
 of at least three of the stored temperatures (`science.sensitivity`). A partition whose
-framework melted is left out as in `arrhenius_fits`. When the material's fit of protocol P and
-of its relaxed twin (`protocols.relaxed_twin`) are both stored, they are variants of kind
-`relaxation`. Rows go to the DuckDB table `sensitivity`, the spread per kind (decades, naming
-the variants at both ends) to `sensitivity_spread`, the figure to
-`reports/<method>/<material>/sensitivity.html`.
+framework melted is left out as in `arrhenius_fits`; the trajectories are those of the run's
+protocol P (the `simulation` resource's). When the material's fits of P and of its twin
+(`protocols.unrelaxed_twin` / `relaxed_twin`) are both stored, they are variants of kind
+`relaxation`, with delta log10 sigma and the MAE of each against experiment. Rows go to the
+DuckDB table `sensitivity`, the spread per kind (decades, naming the variants at both ends) to
+`sensitivity_spread`, the figure to `reports/<method>/<material>/sensitivity.html`.
 """
 
 import dagster as dg
@@ -135,6 +136,16 @@ def _relaxation_rows(method: Method, material: str, fits, exp, provenance) -> tu
     return rows, {"mae": mae, "delta": float(pair["delta_log10_sigma"])}
 
 
+def _mae_scalars(mae: pd.DataFrame) -> dict:
+    """The MAE of log10 sigma of the unrelaxed and the relaxed fits and their count of materials
+    (the run's protocol pair is the one row of `mae`), as numbers; none without a pair."""
+    if mae.empty:
+        return {}
+    (row,) = mae.to_dict("records")
+    keep = ("n_materials", "mae_log10_sigma", "relaxed_mae_log10_sigma")
+    return {f"relaxation_{k}": row[k] for k in keep}
+
+
 def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
@@ -211,6 +222,7 @@ def build_sensitivity(method: Method) -> dg.AssetsDefinition:
             "spread": dg.MetadataValue.md(spread_table.to_markdown(index=False)),
             "variants": dg.MetadataValue.md(table[shown].to_markdown(index=False)),
             "relaxed_mae": dg.MetadataValue.md(comparison["mae"].to_markdown(index=False)),
+            **_mae_scalars(comparison["mae"]),
         }
         metadata |= publish_figures(
             warehouse.artifacts(), f"reports/{method.key}/{material}", {"sensitivity": fig}
