@@ -35,7 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ionic_assets.defs.benchmark.assets import BENCHMARK_QUERY, VIEWS_SQL
+from ionic_assets.defs.benchmark.assets import rebuild_benchmark_table
 from ionic_assets.lib import settings
 from ionic_assets.lib.methods import load_methods
 from ionic_assets.lib.reports.export import write_figures
@@ -51,6 +51,8 @@ N_LI, VOLUME_A3 = 24, 1500.0  # a typical supercell of >= 10 Å
 #: Method -> bias of log10 sigma(300 K) (decades); the scatter around it is 1.2 decades.
 BIAS = {"mace-mpa-0": -0.4, "chgnet": -1.3, "sevenn-0": 0.3}
 WIDE, NONE, NEGATIVE_EA = "fft", "rr5", "gvd"
+#: The protocol the synthetic fits are stored under.
+PROTOCOL = "synthetic"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +105,12 @@ def _synthetic_material(method: str, mid: str, sigma_exp: float, rng):
         ea, d0 = -0.3, 1e-7
     d = arrhenius_D_cm2_s(temps, ea, d0) * 10 ** rng.normal(0.0, 0.1, temps.size)
     samples = [di * 10 ** rng.normal(0.0, spread, 2000) for di in d]
-    row = {"method": method, "material_id": mid, "temperatures_K": list(temps)}
+    row = {
+        "method": method,
+        "material_id": mid,
+        "protocol": PROTOCOL,
+        "temperatures_K": list(temps),
+    }
     row |= {"n_temperatures": temps.size, "n_reliable": min(n_reliable, temps.size)}
     try:
         if mid == NONE and method == "chgnet":
@@ -141,8 +148,7 @@ def _benchmark_tables(materials: pd.DataFrame, fits: dict) -> tuple[pd.DataFrame
     conn.register("fits", rows)
     conn.execute("INSERT INTO obelix_subset BY NAME SELECT * FROM subset")
     conn.execute("INSERT INTO arrhenius_fits BY NAME SELECT * FROM fits")
-    conn.execute(f"INSERT INTO benchmark_table BY NAME {BENCHMARK_QUERY}")
-    conn.execute(VIEWS_SQL)
+    rebuild_benchmark_table(conn, dict.fromkeys(rows["method"], PROTOCOL))
     return conn.execute("SELECT * FROM benchmark_table").df(), conn.execute(
         "SELECT * FROM benchmark_mae"
     ).df()

@@ -31,6 +31,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+#: The protocol of the upserted fits (no MD behind them).
+PROTOCOL = "synthetic"
+
 
 def _writer(options: dict, method: str, n: int, start, out) -> None:
     from ionic_assets.lib.records import ArrheniusRow
@@ -43,7 +46,8 @@ def _writer(options: dict, method: str, n: int, start, out) -> None:
     latencies_s = []
     for i in range(n):
         row = ArrheniusRow(
-            method=method, material_id=f"x{i}", temperatures_K=[1000.0], n_temperatures=1,
+            method=method, material_id=f"x{i}", protocol=PROTOCOL, temperatures_K=[1000.0],
+            n_temperatures=1,
             n_reliable=1, estimable=True, sigma300_mS_cm=float(i + 1),
         )  # fmt: skip
         t0 = time.perf_counter()
@@ -64,7 +68,8 @@ def _check(options: dict, processes: int, partitions: int) -> dict:
     subset["sigma_exp_mS_cm"] = 1.0
     with warehouse.get_connection() as conn:
         replace_rows(conn, "obelix_subset", subset, KEYS["obelix_subset"])
-        rebuild_benchmark_table(conn)
+        methods = conn.execute("SELECT DISTINCT method FROM arrhenius_fits").fetchall()
+        rebuild_benchmark_table(conn, {m: PROTOCOL for (m,) in methods})
         rows, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT (method, material_id)) FROM arrhenius_fits"
         ).fetchone()

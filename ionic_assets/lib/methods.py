@@ -24,6 +24,8 @@ from ionic_assets.science.errors import InputError
 from ionic_assets.science.forcefields import BATCHABLE_FAMILIES
 
 KINDS = ("mlip", "dft", "imported")
+#: The protocol an imported method's trajectories are recorded under (computed elsewhere).
+IMPORTED_PROTOCOL = "imported"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ class Method:
         if self.kind == "dft" and not self.settings.get("relax_with_dft", False):
             return dataclasses.replace(relax, mode="none")
         return relax
+
+    def protocol_name(self, run_protocol: str) -> str:
+        """The protocol this method's trajectories are recorded under in a run of
+        `run_protocol`: that one, or `IMPORTED_PROTOCOL` for an imported method."""
+        return IMPORTED_PROTOCOL if self.kind == "imported" else run_protocol
 
     def imported(self, material_id: str, temperature_K: float) -> ImportedTrajectory:
         """The registered trajectory of a partition; InputError if there is none."""

@@ -42,10 +42,12 @@ def _sql_type(hint: object) -> str:
 @dataclass(frozen=True, kw_only=True)
 class Record:
     """Base of the table records: `TABLE` names the table, `KEY` its key columns (None: the
-    table is replaced as a whole)."""
+    table is replaced as a whole), `BACKFILL` the SQL value of a column when it is added to a
+    table of an earlier version (`warehouse.ensure_tables`; default NULL)."""
 
     TABLE: ClassVar[str]
     KEY: ClassVar[tuple[str, ...] | None]
+    BACKFILL: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def columns(cls) -> dict[str, str]:
@@ -251,13 +253,22 @@ class DiffusionRow(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class ArrheniusRow(Record):
-    """The Arrhenius fit of one material and its extrapolation to `extrapolate_to_K`."""
+    """The Arrhenius fit of one material under one protocol (that of the trajectories fitted,
+    the run's) and its extrapolation to `extrapolate_to_K`. A fit stored before the protocol
+    column takes the protocol of its trajectories when they all share one, else NULL (read by
+    no one)."""
 
     TABLE: ClassVar[str] = "arrhenius_fits"
-    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id")
+    KEY: ClassVar[tuple[str, ...] | None] = ("method", "material_id", "protocol")
+    BACKFILL: ClassVar[dict[str, str]] = {
+        "protocol": "(SELECT CASE WHEN count(DISTINCT m.protocol) = 1 THEN min(m.protocol) END "
+        "FROM md_trajectories m WHERE m.method = arrhenius_fits.method "
+        "AND m.material_id = arrhenius_fits.material_id)"
+    }
 
     method: str
     material_id: str
+    protocol: str
     temperatures_K: list[float]
     n_temperatures: int
     n_reliable: int
@@ -330,13 +341,15 @@ class SizeCheckRow(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkRow(Record):
-    """One method and material against experiment (built in SQL by `benchmark_table`)."""
+    """One method and material against experiment (built in SQL by `benchmark_table`), from
+    the method's fit under the run's protocol (`protocol`)."""
 
     TABLE: ClassVar[str] = "benchmark_table"
     KEY: ClassVar[tuple[str, ...] | None] = None
 
     method: str
     material_id: str
+    protocol: str
     formula: str
     sigma_exp_mS_cm: float
     sigma_pred_mS_cm: float | None = None

@@ -27,6 +27,8 @@ TABLES: dict[str, dict[str, str]] = {record.TABLE: record.columns() for record i
 #: The key columns of each table: a row replaces the stored row with the same keys (None: the
 #: table is replaced as a whole).
 KEYS: dict[str, tuple[str, ...] | None] = {record.TABLE: record.KEY for record in RECORDS}
+#: The SQL value of a column added to a table written by an earlier version (default NULL).
+BACKFILLS: dict[str, dict[str, str]] = {record.TABLE: record.BACKFILL for record in RECORDS}
 
 
 class Warehouse(BaseModel):
@@ -107,7 +109,7 @@ def upsert(
 def ensure_tables(conn) -> None:
     """Create every declared table that does not exist yet, and add the columns its record
     gained since it was made (a warehouse written by an earlier version keeps its rows; the new
-    columns are NULL there)."""
+    columns are NULL there, or their record's `BACKFILL` value)."""
     for table, columns in TABLES.items():
         cols = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
@@ -115,6 +117,8 @@ def ensure_tables(conn) -> None:
         for name, kind in columns.items():
             if name not in present:
                 conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+                if name in BACKFILLS[table]:
+                    conn.execute(f'UPDATE {table} SET "{name}" = {BACKFILLS[table][name]}')
 
 
 def replace_rows(conn, table: str, rows: pd.DataFrame, key_columns: Sequence[str] | None) -> None:

@@ -39,6 +39,14 @@ LINDEMANN_MELTED = 0.15
 def framework_lindemann_ratio(traj: Trajectory, equilibration_ps: float) -> float | None:
     """The framework's Lindemann ratio over the frames after `equilibration_ps` (ps); None with
     fewer than two framework atoms or two frames."""
+    parts = framework_displacement_A(traj, equilibration_ps)
+    return None if parts is None else parts[0] / parts[1]
+
+
+def framework_displacement_A(traj: Trajectory, equilibration_ps: float) -> tuple | None:
+    """The two parts of the Lindemann ratio (Å): the framework's RMS displacement about its
+    sites over the frames after `equilibration_ps`, and the mean nearest-neighbour distance
+    between the sites; None with fewer than two framework atoms or two frames."""
     framework = np.flatnonzero(traj.numbers != LI)
     time_ps = np.asarray(traj.time_ps, dtype=float)
     keep = time_ps - time_ps[0] >= equilibration_ps
@@ -48,7 +56,7 @@ def framework_lindemann_ratio(traj: Trajectory, equilibration_ps: float) -> floa
     positions_A = positions_A - positions_A.mean(axis=1, keepdims=True)  # the common drift
     sites_A = positions_A.mean(axis=0)
     u2_A2 = ((positions_A - sites_A) ** 2).sum(axis=2).mean()
-    return float(np.sqrt(u2_A2) / nearest_neighbour_A(sites_A, traj.cell_A))
+    return float(np.sqrt(u2_A2)), nearest_neighbour_A(sites_A, traj.cell_A)
 
 
 def nearest_neighbour_A(positions_A: np.ndarray, cell_A: np.ndarray) -> float:

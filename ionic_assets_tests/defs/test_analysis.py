@@ -29,6 +29,9 @@ EA_EV, D0_CM2_S = 0.30, 1e-3
 TEMPERATURES_K = (800.0, 1000.0, 1200.0)
 N_LI, BOX_A = 64, 15.0
 PS_PER_FRAME = 0.1
+#: The protocol the trajectories are registered under: the default run's (IONIC_ASSETS_PROTOCOL
+#: unset), which the analysis assets read.
+PROTOCOL = "paper"
 
 
 def _true_D(temperature_K: float) -> float:
@@ -62,7 +65,7 @@ def _register(material, temperature_K, D_cm2_s, seed):
         "method": "chgnet",
         "material_id": material,
         "temperature_K": temperature_K,
-        "protocol": "synthetic",
+        "protocol": PROTOCOL,
         "trajectory_path": str(path),
         "n_frames": trajectory.n_frames,
         "n_atoms": trajectory.n_atoms,
@@ -165,6 +168,7 @@ def test_known_D_recovered_and_check_fails_without_motion(analysed):
 @pytest.mark.slow
 def test_arrhenius_and_benchmark_against_hand_calculation(analysed):
     fit = _query("SELECT * FROM arrhenius_fits WHERE material_id = 'gvd'").iloc[0]
+    assert fit["protocol"] == PROTOCOL
     assert fit["Ea_eV"] == pytest.approx(EA_EV, abs=0.03)
     assert fit["Ea_ci95_lo_eV"] < EA_EV < fit["Ea_ci95_hi_eV"]
     # Nernst-Einstein by hand at 300 K: sigma = N e^2 D / (V kB T), V in cm^3, S/cm -> mS/cm.
@@ -177,7 +181,7 @@ def test_arrhenius_and_benchmark_against_hand_calculation(analysed):
     bench = _query("SELECT * FROM benchmark_table").set_index("material_id")
     assert set(bench.index) == {"gvd", "fft"}
     gvd = bench.loc["gvd"]
-    assert gvd["sigma_exp_mS_cm"] == pytest.approx(0.5767)
+    assert gvd["sigma_exp_mS_cm"] == pytest.approx(0.5767) and gvd["protocol"] == PROTOCOL
     assert gvd["log10_error"] == pytest.approx(math.log10(fit["sigma300_mS_cm"] / 0.5767))
     assert (gvd["n_reliable"], gvd["n_temperatures"]) == (3, 3)
     assert bench.loc["fft", "n_reliable"] == 0
@@ -237,7 +241,7 @@ def test_sensitivity_from_the_stored_trajectories(analysis):
     assert rows.loc["25%", "duration_ps"] == pytest.approx(49.9 / 4)
     width = np.log10(rows["sigma300_ci95_hi_mS_cm"] / rows["sigma300_ci95_lo_mS_cm"])
     assert width["25%"] > width["100%"]
-    assert json.loads(rows.loc["25%", "provenance"])["protocols"] == ["synthetic"]
+    assert json.loads(rows.loc["25%", "provenance"])["protocols"] == [PROTOCOL]
     spread = _query("SELECT * FROM sensitivity_spread WHERE material_id = 'gvd'")
     duration = spread.set_index("variant_kind").loc["duration"]
     log_sigma = np.log10(rows.loc[rows["variant_kind"] == "duration", "sigma300_mS_cm"])

@@ -23,6 +23,8 @@ from ionic_assets_tests.lib.test_warehouse import HOLD, PROJECT_ROOT, supercell_
 
 N_PROCESSES, N_PARTITIONS = 8, 100
 COUNT_SQL = "SELECT count(*), count(DISTINCT (method, material_id)) FROM benchmark_table"
+#: Every writer's method and the protocol of its fits.
+PROTOCOLS = {f"m{w}": "smoke" for w in range(N_PROCESSES)}
 
 
 def fit_row(method: str, material: str, version: int = 0) -> ArrheniusRow:
@@ -30,6 +32,7 @@ def fit_row(method: str, material: str, version: int = 0) -> ArrheniusRow:
     return ArrheniusRow(
         method=method,
         material_id=material,
+        protocol="smoke",
         temperatures_K=[800.0, 1000.0, 1200.0],
         n_temperatures=3,
         n_reliable=3,
@@ -76,7 +79,7 @@ def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     holder.send_signal(signal.SIGKILL)
     assert holder.wait(timeout=30) == -signal.SIGKILL
     with Warehouse().get_connection() as conn:  # a rebuild during the load: one snapshot
-        rebuild_benchmark_table(conn)
+        rebuild_benchmark_table(conn, PROTOCOLS)
         partial = conn.execute(COUNT_SQL).fetchone()
     assert partial[0] == partial[1] and partial[0] >= N_PARTITIONS
     for writer in writers:
@@ -89,7 +92,7 @@ def test_eight_writers_a_killed_one_and_the_benchmark_table(ducklake):
     assert (fits["sigma300_mS_cm"] == fits["material_id"].str[1:].astype(int) + 1).all()
     with Warehouse().get_connection() as conn:
         assert read_rows(conn, "supercells").empty  # nothing of the killed transaction
-        rebuild_benchmark_table(conn)
+        rebuild_benchmark_table(conn, PROTOCOLS)
         bench = read_rows(conn, "benchmark_table")
     assert len(bench) == N_PROCESSES * N_PARTITIONS
     assert set(zip(bench["method"], bench["material_id"], strict=True)) == set(

@@ -29,12 +29,12 @@ def _fill(warehouse: Warehouse) -> None:
     upsert(
         warehouse,
         ArrheniusRow(
-            method="chgnet", material_id="gvd", temperatures_K=[1000.0, 1200.0],
+            method="chgnet", material_id="gvd", protocol="smoke", temperatures_K=[1000.0, 1200.0],
             n_temperatures=2, n_reliable=2, estimable=True, sigma300_mS_cm=0.3,
         ),
     )  # fmt: skip
     with warehouse.get_connection() as conn:
-        rebuild_benchmark_table(conn)
+        rebuild_benchmark_table(conn, {"chgnet": "smoke"})
 
 
 def _contents(backend) -> dict[str, tuple[list, list]]:

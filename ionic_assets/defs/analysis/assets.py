@@ -6,7 +6,8 @@ the collective conductivity and Haven ratio (`science.collective`), the MSD curv
 checks `msd_reliable` (max Li MSD >= 20 Å^2), `kinisi_matches_ols` (kinisi's slope within a
 stated factor of an ordinary-least-squares slope over the same window) and `framework_solid`
 (the framework's Lindemann ratio below 0.15, `science.melting`).
-arrhenius_fits (material): D(T) = D0 exp(-Ea/kB T) over the temperatures available, extrapolated
+arrhenius_fits (material; rows keyed by method, material and protocol): D(T) = D0 exp(-Ea/kB T)
+over the temperatures available whose trajectories ran the run's protocol, extrapolated
 to 300 K and converted to conductivity (`science.arrhenius`, `science.conductivity`), by the
 tracer and the collective route, with the fit diagnostics and the `Ea_physical` check. It
 refreshes by itself when any temperature of its material is (re)materialized, missing
@@ -25,7 +26,7 @@ from ionic_assets.defs.materials.partitions import (
     simulation_partitions,
 )
 from ionic_assets.defs.reports import publish_figures, title_note
-from ionic_assets.defs.resources import AnalysisSettings, WarehouseResource
+from ionic_assets.defs.resources import AnalysisSettings, SimulationResource, WarehouseResource
 from ionic_assets.lib.metadata import scalars
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.records import ArrheniusRow, DiffusionRow
@@ -62,6 +63,26 @@ def md_row(warehouse: WarehouseResource, method: Method, material_id: str, tempe
             "md_trajectories first)"
         )
     return row
+
+
+def run_protocol(method: Method, simulation: SimulationResource) -> str:
+    """The protocol of the run's trajectories of `method` (as md_trajectories records it): the
+    fits and tables a run reads and writes are of this protocol only."""
+    return method.protocol_name(simulation.load_protocol().name)
+
+
+#: A method's material's rows of md_trajectories under one protocol.
+OF_PROTOCOL = "method = ? AND material_id = ? AND protocol = ?"
+
+
+def protocol_points(conn, method: str, material: str, protocol: str) -> pd.DataFrame:
+    """The diffusion_estimates rows of a material whose trajectories ran `protocol`, coolest
+    first (the table is keyed by temperature: another protocol's run replaces them)."""
+    where = (
+        "method = ? AND material_id = ? AND temperature_K IN "
+        f"(SELECT temperature_K FROM md_trajectories WHERE {OF_PROTOCOL}) ORDER BY temperature_K"
+    )
+    return read_rows(conn, "diffusion_estimates", where, [method, material] * 2 + [protocol])
 
 
 def _replica_files(md) -> tuple[list[str], list[int]]:
@@ -343,26 +364,28 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         description=f"Arrhenius fit and 300 K conductivity per material, tracer and collective "
         f"routes, with fit diagnostics ({method.name}).",
     )
-    def arrhenius_fits(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        material = context.partition_key
+    def arrhenius_fits(
+        context: dg.AssetExecutionContext,
+        simulation: SimulationResource,
+        warehouse: WarehouseResource,
+    ):
+        material, protocol = context.partition_key, run_protocol(method, simulation)
         points, note = warehouse.run(
             lambda conn: (
-                read_rows(
-                    conn,
-                    "diffusion_estimates",
-                    "method = ? AND material_id = ? ORDER BY temperature_K",
-                    [method.name, material],
-                ),
-                title_note(conn, "method = ? AND material_id = ?", [method.name, material]),
+                protocol_points(conn, method.name, material, protocol),
+                title_note(conn, OF_PROTOCOL, [method.name, material, protocol]),
             ),
             read_only=True,
         )
         if points.empty:
-            raise dg.Failure(f"{method.name} {material}: no diffusion estimates yet")
+            raise dg.Failure(
+                f"{method.name} {material}: no diffusion estimates of protocol {protocol} yet"
+            )
         usable, left_out = fit_points(points)
         observed = {
             "method": method.name,
             "material_id": material,
+            "protocol": protocol,
             "temperatures_K": [float(t) for t in points["temperature_K"]],
             "n_temperatures": len(points),
             "n_reliable": int(points["reliable"].sum()),
@@ -399,6 +422,7 @@ def build_arrhenius_fits(method: Method) -> dg.AssetsDefinition:
         metadata = scalars(
             row,
             [
+                "protocol",
                 "n_temperatures",
                 "n_reliable",
                 "reason",

@@ -5,54 +5,66 @@ On demand (no automation; it reruns kinisi on every trajectory four times), part
 material: every trajectory of the material cut to 25, 50, 75 and 100 % of its simulated time
 through the platform's diffusion analysis, then the Arrhenius fit; and the fit over every subset
 of at least three of the stored temperatures (`science.sensitivity`). A partition whose
-framework melted is left out as in `arrhenius_fits`. When the material's fit of protocol P and
-of its relaxed twin (`protocols.relaxed_twin`) are both stored, they are variants of kind
-`relaxation`. Rows go to the DuckDB table `sensitivity`, the spread per kind (decades, naming
-the variants at both ends) to `sensitivity_spread`, the figure to
-`reports/<method>/<material>/sensitivity.html`.
+framework melted is left out as in `arrhenius_fits`; the trajectories are those of the run's
+protocol P (the `simulation` resource's). When the material's fits of P and of its twin
+(`protocols.unrelaxed_twin` / `relaxed_twin`) are both stored, they are variants of kind
+`relaxation`, with delta log10 sigma and the MAE of each against experiment. Rows go to the
+DuckDB table `sensitivity`, the spread per kind (decades, naming the variants at both ends) to
+`sensitivity_spread`, the figure to `reports/<method>/<material>/sensitivity.html`.
 """
 
 import dagster as dg
 import pandas as pd
 
-from ionic_assets.defs.analysis.assets import fit_points, partition_trajectories
+from ionic_assets.defs.analysis.assets import (
+    OF_PROTOCOL,
+    fit_points,
+    partition_trajectories,
+    protocol_points,
+    run_protocol,
+)
 from ionic_assets.defs.materials.partitions import material_partitions
 from ionic_assets.defs.reports import publish_figures, title_note
-from ionic_assets.defs.resources import AnalysisSettings, WarehouseResource
+from ionic_assets.defs.resources import AnalysisSettings, SimulationResource, WarehouseResource
 from ionic_assets.lib.metadata import ON_DEMAND_TAG
 from ionic_assets.lib.methods import Method, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import SensitivityRow, SensitivitySpreadRow
-from ionic_assets.lib.warehouse import read_rows, upsert
+from ionic_assets.lib.warehouse import ensure_tables, read_rows, upsert
 from ionic_assets.science import diffusion, figures
 from ionic_assets.science import sensitivity as sens
-from ionic_assets.science.protocols import relaxed_twin
+from ionic_assets.science.protocols import relaxed_twin, unrelaxed_twin
 
 RELAXATION = "relaxation"
 
-#: The stored fits of a method with the protocol of their trajectories.
+#: The stored fits of a method under two protocols.
 FITS_QUERY = """
-SELECT f.method, f.material_id, f.sigma300_mS_cm, f.sigma300_ci95_lo_mS_cm,
-       f.sigma300_ci95_hi_mS_cm, f.Ea_eV, f.Ea_ci95_lo_eV, f.Ea_ci95_hi_eV, p.protocol
-FROM arrhenius_fits f
-JOIN (SELECT DISTINCT method, material_id, protocol FROM md_trajectories) p
-  USING (method, material_id)
-WHERE f.method = ?
+SELECT method, material_id, protocol, sigma300_mS_cm, sigma300_ci95_lo_mS_cm,
+       sigma300_ci95_hi_mS_cm, Ea_eV, Ea_ci95_lo_eV, Ea_ci95_hi_eV
+FROM arrhenius_fits WHERE method = ? AND protocol IN (?, ?)
 """
 
 
-def _read(warehouse: WarehouseResource, method: str, material: str):
-    where, params = "method = ? AND material_id = ?", [method, material]
+def twins(protocol: str) -> tuple[str, str]:
+    """The run's protocol and its twin, unrelaxed first (`paper-relaxed`: paper, paper-relaxed)."""
+    return unrelaxed_twin(protocol), relaxed_twin(protocol)
+
+
+def _read(warehouse: WarehouseResource, method: str, material: str, protocol: str):
+    """The run protocol's diffusion estimates and trajectories of the material, the OBELiX
+    subset, the method's fits of the protocol and its twin, and the figures' title note."""
+    of_protocol = [method, material, protocol]
 
     def read(conn):
-        order = f"{where} ORDER BY temperature_K"
+        ensure_tables(conn)
         return (
-            read_rows(conn, "diffusion_estimates", order, params),
-            read_rows(conn, "md_trajectories", order, params),
+            protocol_points(conn, method, material, protocol),
+            read_rows(conn, "md_trajectories", f"{OF_PROTOCOL} ORDER BY temperature_K",
+                      of_protocol),
             read_rows(conn, "obelix_subset"),
-            conn.execute(FITS_QUERY, [method]).df(),
-            title_note(conn, where, params),
-        )
+            conn.execute(FITS_QUERY, [method, *twins(protocol)]).df(),
+            title_note(conn, OF_PROTOCOL, of_protocol),
+        )  # fmt: skip
 
     return warehouse.run(read, read_only=True)
 
@@ -110,17 +122,28 @@ def _relaxation_rows(method: Method, material: str, fits, exp, provenance) -> tu
     if mine.empty:
         return [], {"mae": mae}
     pair = mine.iloc[0]
-    rows = []
-    for protocol in (pair["protocol"], relaxed_twin(pair["protocol"])):
+    rows, protocols = [], [pair["protocol"], pair["relaxed_protocol"]]
+    source = {"protocols": protocols, "source": _SOURCES[RELAXATION]}
+    for protocol in protocols:
         fit = fits[(fits.material_id == material) & (fits.protocol == protocol)].iloc[0]
         values = {k: _number(fit[k]) for k in SensitivityRow.columns() if k in fit.index
                   and k.startswith(("sigma300", "Ea_"))}  # fmt: skip
         rows.append(SensitivityRow(
             method=method.name, material_id=material, variant_kind=RELAXATION, variant=protocol,
             estimable=values["sigma300_mS_cm"] is not None,
-            provenance=provenance | {"source": _SOURCES[RELAXATION]}, **values,
+            provenance=provenance | source, **values,
         ))  # fmt: skip
     return rows, {"mae": mae, "delta": float(pair["delta_log10_sigma"])}
+
+
+def _mae_scalars(mae: pd.DataFrame) -> dict:
+    """The MAE of log10 sigma of the unrelaxed and the relaxed fits and their count of materials
+    (the run's protocol pair is the one row of `mae`), as numbers; none without a pair."""
+    if mae.empty:
+        return {}
+    (row,) = mae.to_dict("records")
+    keep = ("n_materials", "mae_log10_sigma", "relaxed_mae_log10_sigma")
+    return {f"relaxation_{k}": row[k] for k in keep}
 
 
 def _number(value) -> float | None:
@@ -156,17 +179,21 @@ def build_sensitivity(method: Method) -> dg.AssetsDefinition:
         "and relaxed vs unrelaxed when both were run; on demand.",
     )
     def sensitivity(
-        context: dg.AssetExecutionContext, analysis: AnalysisSettings, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        analysis: AnalysisSettings,
+        simulation: SimulationResource,
+        warehouse: WarehouseResource,
     ):
-        material = context.partition_key
-        points, md_rows, exp, fits, note = _read(warehouse, method.name, material)
+        material, protocol = context.partition_key, run_protocol(method, simulation)
+        points, md_rows, exp, fits, note = _read(warehouse, method.name, material, protocol)
         usable, left_out = fit_points(points)
         if usable.empty:
             raise dg.Failure(
-                f"{method.name} {material}: no estimable, unmelted diffusion estimate yet"
+                f"{method.name} {material}: no estimable, unmelted diffusion estimate of "
+                f"protocol {protocol} yet"
             )
         provenance = {
-            "protocols": sorted(set(md_rows["protocol"])),
+            "protocols": [protocol],
             "trajectory_paths": {
                 f"{r.temperature_K:g}": r.trajectory_path for r in md_rows.itertuples()
             },  # fmt: skip
@@ -195,6 +222,7 @@ def build_sensitivity(method: Method) -> dg.AssetsDefinition:
             "spread": dg.MetadataValue.md(spread_table.to_markdown(index=False)),
             "variants": dg.MetadataValue.md(table[shown].to_markdown(index=False)),
             "relaxed_mae": dg.MetadataValue.md(comparison["mae"].to_markdown(index=False)),
+            **_mae_scalars(comparison["mae"]),
         }
         metadata |= publish_figures(
             warehouse.artifacts(), f"reports/{method.key}/{material}", {"sensitivity": fig}

@@ -37,7 +37,7 @@ from ionic_assets.lib import settings
 from ionic_assets.lib.cells import relaxed_cell, stored_cell
 from ionic_assets.lib.k8s import pod_tags, pool_of
 from ionic_assets.lib.metadata import scalars
-from ionic_assets.lib.methods import Method, dft_installation, load_methods
+from ionic_assets.lib.methods import IMPORTED_PROTOCOL, Method, dft_installation, load_methods
 from ionic_assets.lib.provenance import package_versions
 from ionic_assets.lib.records import MDTrajectoryRow
 from ionic_assets.lib.storage import SimulationFiles
@@ -298,12 +298,12 @@ def import_registered(
     protocol = simulation.load_protocol()  # for its analysis windows only
     unit = stored_cell(warehouse, material_id, None).structure  # its proportions
     store = warehouse.artifacts()
-    rel = trajectory_relpath(method, "imported", material_id, temperature_K)
+    rel = trajectory_relpath(method, IMPORTED_PROTOCOL, material_id, temperature_K)
     provenance = {
         "method": method.name,
         "material_id": material_id,
         "model": {"family": "imported", "source": str(entry.path), "format": entry.format},
-        "protocol": "imported",
+        "protocol": IMPORTED_PROTOCOL,
         "packages": package_versions(),
     }
     with store.local_copy(rel, "w") as path:  # published whole once valid
@@ -326,7 +326,7 @@ def import_registered(
         method=method.name,
         material_id=material_id,
         temperature_K=temperature_K,
-        protocol="imported",
+        protocol=IMPORTED_PROTOCOL,
         trajectory_path=store.url(rel),
         n_frames=trajectory.n_frames,
         n_atoms=trajectory.n_atoms,
