@@ -241,7 +241,8 @@ def melting_markdown(cases: list[dict], command: str) -> str:
         "",
         "The framework's Lindemann ratio (RMS displacement of the non-Li atoms about their "
         "time-averaged sites, common drift removed, over the frames after the equilibration, "
-        "divided by the mean nearest-neighbour distance between the sites); melted at or above "
+        "divided by the mean distance from each site to the nearest site of its element); "
+        "melted at or above "
         f"{melting.LINDEMANN_MELTED:g}. The constructed cases: 64 framework atoms on a 3 Å "
         "lattice with 16 Brownian Li, 50 ps, vibrating by 0.1 Å per component (expected "
         "sqrt(3) x 0.1 / 3 = 0.058) or diffusing with D = 1e-5 cm^2/s. The real run: "
@@ -249,7 +250,7 @@ def melting_markdown(cases: list[dict], command: str) -> str:
         f"velocity seed {real['seed']}, CPU, {real['wall_time_s']:.0f} s wall "
         f"(model {real['model'].get('family')} {real['model'].get('name')}): the framework's RMS "
         f"displacement about its sites {real['framework_rms_displacement_A']:.3f} Å, the mean "
-        f"nearest-neighbour distance between the sites {real['framework_nearest_neighbour_A']:.3f}"
+        f"same-element site spacing {real['framework_nearest_neighbour_A']:.3f}"
         " Å. A smoke run is a plumbing check, not a melting study: 0.5 ps analysed.",
         "",
         *rows,

@@ -27,6 +27,7 @@ def test_benchmark_mae_view_over_a_known_table():
 def test_benchmark_mae_view_columns():
     assert list(mae_table(make_bench()).columns) == [
         "method",
+        "protocol",
         "mae_log10_sigma_all",
         "n_materials_all",
         "mae_log10_sigma_reliable",

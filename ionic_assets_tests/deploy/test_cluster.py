@@ -105,10 +105,12 @@ def test_a_pod_deleted_mid_md_is_retried_and_resumes_bitwise(case, k8s_cluster, 
         assert len(retries) == 1
         error = retries[0].event_specific_data.error
         assert CAUSES[grace_s] in f"{error.cls_name}: {error.message}"
-        materialization = next(e for e in reversed(events) if e.is_step_materialization)
-        assert (
-            materialization.event_specific_data.materialization.metadata["n_invocations"].value == 2
-        )  # resumed from the checkpoint, not started afresh
+        materialized = [e for e in events if e.is_step_materialization and e.step_key == step]
+        invocations = [
+            e.event_specific_data.materialization.metadata["n_invocations"].value
+            for e in materialized
+        ]
+        assert invocations == [2] * len(temperatures)  # resumed from the checkpoint, not afresh
     resumed = _frames(home)
     assert resumed.keys() == uninterrupted.keys()
     for name, expected in uninterrupted.items():
@@ -143,7 +145,7 @@ def test_a_pod_no_node_can_take_fails_its_step_in_the_set_time(k8s_cluster, tmp_
         logs = [e for e in instance.all_logs(run.run_id) if e.step_key == step]
         launched = logs[0].timestamp  # the step's Job created (dagster-k8s's STEP_WORKER_STARTING)
         failure = next(e for e in logs if e.dagster_event and e.dagster_event.is_step_failure)
-        assert failure.timestamp - launched < 5 + 20 + 30
+        assert failure.timestamp - launched < 5 + 20 + 60  # timeout + check interval + load
     err = capsys.readouterr().err
     assert f"chgnet/md_trajectories gvd|1000: Step {step} failed health check" in err
     assert "could not be scheduled" in err and "Insufficient nvidia.com/gpu" in err

@@ -25,9 +25,8 @@ def test_a_liquid_framework_at_1200K_is_caught():
     window_ps, D_A2_ps = 48.9, 1e-5 * 1e4
     rms_A = np.sqrt(D_A2_ps * window_ps + 3 * VIBRATION_SD_A**2)
     sites_A = traj.positions_A[10:, 16:].mean(axis=0)  # after 1 ps; the framework after 16 Li
-    assert ratio * melting.nearest_neighbour_A(sites_A, traj.cell_A) == pytest.approx(
-        rms_A, rel=0.15
-    )
+    spacing_A = melting.nearest_like_neighbour_A(sites_A, traj.numbers[16:], traj.cell_A)
+    assert ratio * spacing_A == pytest.approx(rms_A, rel=0.15)
     assert melting.melted(ratio) and ratio > 5 * melting.LINDEMANN_MELTED
 
 
@@ -36,6 +35,15 @@ def test_nearest_neighbour_counts_periodic_images():
     assert melting.nearest_neighbour_A(np.zeros((1, 3)), cell) == pytest.approx(3.0)
     two = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 2.5]])  # 0.5 Å apart through the boundary
     assert melting.nearest_neighbour_A(two, cell) == pytest.approx(0.5)
+
+
+def test_the_spacing_is_between_sites_of_one_element():
+    """A and B 1.2 Å apart (a covalent pair) on a 3 Å cubic lattice: each sublattice's spacing
+    is 3 Å, not the pair's 1.2 Å."""
+    cell = 3.0 * np.eye(3)
+    pair = np.array([[0.0, 0.0, 0.0], [1.2, 0.0, 0.0]])
+    assert melting.nearest_neighbour_A(pair, cell) == pytest.approx(1.2)
+    assert melting.nearest_like_neighbour_A(pair, [5, 7], cell) == pytest.approx(3.0)
 
 
 def test_a_lone_framework_atom_is_undetermined():
