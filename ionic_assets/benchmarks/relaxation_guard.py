@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python -m ionic_assets.benchmarks.relaxation_guard "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "note": args.note,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
     store = ArtifactStore(args.out)  # writes each file in one piece
     runs = []
