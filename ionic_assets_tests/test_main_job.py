@@ -139,8 +139,9 @@ def _assert_same(cluster, here, what: str) -> None:
 
 @pytest.mark.slow
 def test_each_step_of_the_cluster_run_was_a_pod_on_its_pool(cluster_job):
-    """md_trajectories on the GPU node with the request, selector and tolerations the API server
-    received; every other step (CPU work) on the CPU node, which has no GPU taint."""
+    """CHGNet's relaxation and MD (the force model's steps) on the GPU node with the request,
+    selector and tolerations the API server received; every other step (CPU work) on the CPU
+    node, which has no GPU taint."""
     _, pods, _ = cluster_job
     by_op = {}
     for pod in pods:
@@ -148,12 +149,12 @@ def test_each_step_of_the_cluster_run_was_a_pod_on_its_pool(cluster_job):
         by_op.setdefault(pod.metadata.labels["dagster/op"], []).append(pod)
     md = by_op.pop(md_step_name("chgnet"))
     assert len(md) == len(TEMPERATURES)  # one partition per run: CHGNet's MD is not batched
-    for pod in md:
+    for pod in md + by_op.pop("chgnet__relaxed_cells"):
         assert pod.spec.node_name == GPU_NODE.name
         assert pod.spec.containers[0].resources.requests["nvidia.com/gpu"] == "1"
         assert pod.spec.node_selector == GPU_NODE.labels
         assert {t.key for t in pod.spec.tolerations} >= {t["key"] for t in GPU_NODE.taints}
-    steps = {"obelix_subset", "supercells", "chgnet__relaxed_cells", "chgnet__diffusion_estimates",
+    steps = {"obelix_subset", "supercells", "chgnet__diffusion_estimates",
              "chgnet__arrhenius_fits", "benchmark_table"}  # fmt: skip
     assert steps <= set(by_op)
     for pod in (p for group in by_op.values() for p in group):
