@@ -61,11 +61,12 @@ def platform_env(root: Path, protocol: str = "smoke") -> dict[str, str]:
     return env
 
 
-def seed(env: dict[str, str], materials: list[str], log: Path) -> None:
-    """Materialize obelix_subset and the materials' supercells (a setup step, not a UI flow)."""
+def seed(env: dict[str, str], methods: list[str], materials: list[str], log: Path) -> None:
+    """Materialize obelix_subset, the materials' supercells and the methods' relaxed_cells (a
+    setup step, not a UI flow)."""
     with log.open("ab") as out:
         subprocess.run(
-            [sys.executable, "-m", "ionic_assets_tests.ui.seed", *materials],
+            [sys.executable, "-m", "ionic_assets_tests.ui.seed", ",".join(methods), *materials],
             cwd=ROOT,
             env=env,
             stdout=out,

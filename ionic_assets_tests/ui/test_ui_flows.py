@@ -86,7 +86,7 @@ def platform(tmp_path_factory):
     env = platform_env(tmp_path_factory.mktemp("ui-platform"))
     log = OUT / "dagster-dev.log"
     log.unlink(missing_ok=True)
-    seed(env, sorted(set(FIRST_MATERIALS + NEW_MATERIALS)), log)
+    seed(env, [METHOD, BATCHED_METHOD], sorted(set(FIRST_MATERIALS + NEW_MATERIALS)), log)
     with pytest.MonkeyPatch.context() as mp:
         for name in ("DAGSTER_HOME", "IONIC_ASSETS_HOME"):
             mp.setenv(name, env[name])
