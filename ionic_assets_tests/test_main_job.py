@@ -129,12 +129,20 @@ RTOL = 1e-3
 
 
 def _assert_same(cluster, here, what: str) -> None:
+    if _missing(cluster) or _missing(here):
+        assert _missing(cluster) and _missing(here), what
+        return
     try:
         numbers = np.asarray(cluster, dtype=float), np.asarray(here, dtype=float)
     except (TypeError, ValueError):
         assert cluster == here, what
         return
     np.testing.assert_allclose(*numbers, rtol=RTOL, equal_nan=True, err_msg=what)
+
+
+def _missing(value) -> bool:
+    """A scalar SQL NULL (pandas' NA, None or NaN); lists are values, even with NaN inside."""
+    return np.ndim(value) == 0 and bool(pd.isna(value))
 
 
 @pytest.mark.slow

@@ -236,7 +236,7 @@ def build_relaxed_cells(method: Method) -> dg.AssetsDefinition:
             ),
         ],
         description=f"The cell {method.name}'s MD starts from: the supercell relaxed with its "
-        "own force model as the protocol's `relax` says, or passed through (mode none).",
+        "own force model as the protocol's relax block says, or passed through (mode none).",
     )
     def relaxed_cells(
         context: dg.AssetExecutionContext,
