@@ -25,13 +25,18 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+NEW_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
 def _instance():
     import dagster as dg
 
     home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():  # may be a read-only ConfigMap in a pod
-        (home / "dagster.yaml").touch()  # empty: Dagster's default SQLite storage
+        # Dagster's default SQLite storage; no telemetry, whose upload (by `dagster dev` on this
+        # instance) would reach telemetry.dagster.io: the platform runs where that is not allowed.
+        (home / "dagster.yaml").write_text(NEW_INSTANCE_YAML)
     return dg.DagsterInstance.from_config(str(home))
 
 

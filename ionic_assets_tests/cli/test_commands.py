@@ -97,6 +97,13 @@ def test_partitions_add_and_refuse(instance, capsys):
     assert "zzz" not in instance.get_dynamic_partitions("material")
 
 
+def test_the_instance_the_command_creates_sends_no_telemetry(home, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "fresh-dagster"))
+    assert main(["partitions", "list", "temperature"]) == 0
+    with dg.DagsterInstance.get() as created:
+        assert not created.telemetry_enabled
+
+
 def test_run_refuses_unknown_method(instance, capsys):
     assert main(["run", "--methods", "nope", "--materials", "gvd"]) == 2
     assert "unknown method(s): nope" in capsys.readouterr().err
