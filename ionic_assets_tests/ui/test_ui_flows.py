@@ -352,18 +352,6 @@ def test_4_lineage_with_descriptions_owners_kinds_and_metadata(platform, page):
         for neighbour in (upstream, downstream):
             if neighbour is not None and neighbour != dg.AssetKey("obelix_subset"):
                 expect(lineage).to_contain_text(" / ".join(neighbour.path))
-    # The relaxation's and the melting's checks on their assets' Checks tabs, and the on-demand
-    # sensitivity asset downstream of the fits.
-    checks = {"relaxed_cells": ["relaxation_converged", "relaxation_moderate"],
-              "diffusion_estimates": ["framework_solid", "msd_reliable"]}  # fmt: skip
-    for asset, names in checks.items():
-        page.goto(f"{url}/assets/{METHOD}/{asset}?view=checks")
-        for name in names:  # the tab's list loads after the page: slow on a busy machine
-            expect(page.get_by_text(name).first).to_be_visible(timeout=30_000)
-    page.goto(f"{url}/assets/{METHOD}/sensitivity")
-    lineage = page.locator("div").filter(has=page.get_by_text("Upstream assets", exact=True)).last
-    expect(lineage).to_contain_text(f"{METHOD} / arrhenius_fits", timeout=30_000)
-
     # One chain per method: every method's fit feeds the table, every md reads the supercells.
     page.goto(f"{url}/assets/benchmark_table")
     for method in methods:
