@@ -18,11 +18,9 @@ import pytest
 import yaml
 
 from ionic_assets.lib import settings
-from ionic_assets.lib.k8s import dft_pod_resources, md_step_name
-from ionic_assets.lib.methods import get_methods, load_methods
-from ionic_assets_tests.defs.test_dft_methods import REDUCED, _tiny_protocol, needs_cp2k
+from ionic_assets.lib.k8s import md_step_name
+from ionic_assets.lib.methods import get_methods
 from ionic_assets_tests.defs.test_step_retries import _short_smoke
-from ionic_assets_tests.kubelet_stand_in import CPU_NODE, GPU_NODE
 from ionic_assets_tests.stored import cli_run, query
 
 #: (method, temperatures, extra environment, deletion grace): CHGNet's MD one partition per step
@@ -167,37 +165,3 @@ def test_a_pod_no_node_can_take_fails_its_step_in_the_set_time(k8s_cluster, tmp_
     (pod,) = [p for p in k8s_cluster.pods() if p.metadata.labels["dagster/op"] == step
               and p.metadata.labels["dagster/run-id"] == run.run_id]  # fmt: skip
     assert pod.status.phase == "Pending" and pod.spec.node_name is None
-
-
-@pytest.mark.slow
-@needs_cp2k
-def test_a_dft_step_runs_on_the_cpu_pool_sized_by_its_cell(k8s_cluster, tmp_path):
-    """CP2K's MD (dft-cp2k at reduced settings, 4 steps) as a pod on the CPU node, with the CPUs
-    and memory that `dft_pod_resources` gives its supercell as the API server received them, no
-    GPU asked for or tolerated; the trajectory it wrote is the run's."""
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    methods = {"dft-cp2k": {"kind": "dft", "engine": "cp2k", "settings": REDUCED}}
-    (conf / "methods.yaml").write_text(yaml.safe_dump({"methods": methods}))
-    protocols = yaml.safe_load(settings.PROTOCOLS_FILE.default.read_text())
-    (conf / "protocols.yaml").write_text(yaml.safe_dump(protocols | {"tiny": _tiny_protocol()}))
-    env = {"IONIC_ASSETS_METHODS_FILE": str(conf / "methods.yaml"),
-           "IONIC_ASSETS_PROTOCOLS_FILE": str(conf / "protocols.yaml")}  # fmt: skip
-    home = tmp_path / "cluster"
-    deployed = k8s_cluster.deploy(home, {"OBELIX_DATA_DIR": settings.OBELIX_DATA_DIR.read(), **env})
-    argv = ["run", "--methods", "dft-cp2k", "--protocol", "tiny", "--materials", "gvd",
-            "--temperatures", "1000"]  # fmt: skip
-    with cli_run(home, argv, **deployed) as (_, instance):
-        runs = {run.run_id for run in instance.get_runs()}
-    method = load_methods(conf / "methods.yaml")["dft-cp2k"]
-    (pod,) = [p for p in k8s_cluster.pods() if p.metadata.labels.get("dagster/run-id") in runs
-              and p.metadata.labels["dagster/op"] == md_step_name(method.key)]  # fmt: skip
-    assert pod.status.phase == "Succeeded" and pod.spec.node_name == CPU_NODE.name
-    (n_atoms,) = query(home, "SELECT n_atoms FROM supercells")["n_atoms"]
-    expected = dft_pod_resources(method, int(n_atoms))
-    received = pod.spec.containers[0].resources
-    assert (received.requests, received.limits) == (expected["requests"], expected["limits"])
-    assert "nvidia.com/gpu" not in received.requests
-    assert not {t.key for t in pod.spec.tolerations or []} & {t["key"] for t in GPU_NODE.taints}
-    (frames,) = query(home, "SELECT n_frames FROM md_trajectories")["n_frames"]
-    assert frames == 5  # the initial frame and one per step
